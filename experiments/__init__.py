@@ -1,0 +1,1 @@
+"""replyall-storm experiments: what we do to the model (runs, benchmarks, sweeps, fits, figures)."""

@@ -1,0 +1,5 @@
+"""``python -m replyall_storm.experiments`` runs the ``replyall`` command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""The ``replyall`` command line: one command per job.
+
+Each job lives in its own module and registers a click command here. Bad input of any kind
+(an out-of-range parameter, an unknown scenario or engine, a malformed spec) is a
+:class:`~replyall_storm.model.errors.ParameterError`; the group turns it into one line on
+stderr and exit code 2, before anything is simulated or written.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from replyall_storm.model.errors import ParameterError
+
+
+class StormGroup(click.Group):
+    """A click group that reports bad input as one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):  # noqa: D102
+        try:
+            return super().invoke(ctx)
+        except ParameterError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=StormGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="replyall-storm")
+def main() -> None:
+    """Model reply-all email storms as epidemics (NHSmail, 14 November 2016)."""
+
+
+def _register() -> None:
+    from .bench import bench
+    from .params_command import params
+    from .run_command import run
+
+    for command in (run, bench, params):
+        main.add_command(command)
+
+
+_register()

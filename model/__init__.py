@@ -1,0 +1,1 @@
+"""replyall-storm model: the world (organisation, users, mail transport, engines, ODE)."""

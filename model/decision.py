@@ -1,0 +1,122 @@
+"""The decision rule, written once and used by every engine and by the ODE.
+
+At a mail check a user reads the ``new`` thread messages delivered since the last check and
+takes at most one action. Each message read exposes the user to three competing hazards
+(units: per message read):
+
+* remove-me   ``h_r = remove_rate * (1 - a) * social``
+* complain    ``h_c = complain_rate * a * social * role``
+* mute        ``h_m = mute_rate * a``
+
+where ``a = seen / (seen + annoyance_half)`` is the annoyance after reading (``seen`` counts
+every thread message read so far, these included), ``social = (1 + peer_weight * peers) *
+audience`` with ``peers`` the user's graph neighbours who have sent a reply-all and ``audience
+= visible_audience_factor`` when the user can see how many people the list reaches (else 1),
+and ``role = manager_complain_factor`` for team managers (else 1). A user who already replied
+has ``h_r`` multiplied by ``repeat_remove_factor`` and ``h_c`` by ``repeat_complain_factor``.
+
+Reading ``new`` messages gives total hazard ``H = (h_r + h_c + h_m) * new``; the user acts with
+probability ``1 - exp(-H)`` and the action is drawn in proportion to the three hazards. One
+uniform number per check decides both, so the rule is a pure function of its inputs and one
+draw: the engines differ only in how they schedule checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .parameters import StormParams
+from .states import Action
+
+
+@dataclass(frozen=True)
+class Hazards:
+    """Per-message hazards (arrays or scalars), before multiplying by the messages read."""
+
+    remove: np.ndarray
+    complain: np.ndarray
+    mute: np.ndarray
+
+
+def annoyance(seen: np.ndarray | float, params: StormParams) -> np.ndarray:
+    """Annoyance in [0, 1) after ``seen`` thread messages: ``seen / (seen + annoyance_half)``."""
+    seen = np.asarray(seen, dtype=np.float64)
+    return seen / (seen + params.annoyance_half)
+
+
+def hazards(
+    seen: np.ndarray | float,
+    peers: np.ndarray | float,
+    replied: np.ndarray | bool,
+    manager: np.ndarray | bool,
+    params: StormParams,
+    audience_visible: np.ndarray | bool | None = None,
+) -> Hazards:
+    """Hazards per message read for users in the given situation (vectorised over users).
+
+    Args:
+        seen: thread messages read so far, including this check's (messages).
+        peers: graph neighbours who have sent a reply-all (users).
+        replied: whether the user has already sent a reply-all.
+        manager: whether the user manages a team.
+        params: the scenario's parameters.
+        audience_visible: whether the user sees the audience size; defaults to
+            ``params.audience_visible`` (a mitigation may set it per user).
+    """
+    a = annoyance(seen, params)
+    if audience_visible is None:
+        audience_visible = params.audience_visible
+    audience = np.where(audience_visible, params.visible_audience_factor, 1.0)
+    social = (1.0 + params.peer_weight * np.asarray(peers, dtype=np.float64)) * audience
+    replied = np.asarray(replied, dtype=bool)
+    remove = params.remove_rate * (1.0 - a) * social
+    remove = np.where(replied, remove * params.repeat_remove_factor, remove)
+    complain = params.complain_rate * a * social
+    complain = np.where(manager, complain * params.manager_complain_factor, complain)
+    complain = np.where(replied, complain * params.repeat_complain_factor, complain)
+    mute = params.mute_rate * a
+    return Hazards(remove=remove, complain=complain, mute=mute)
+
+
+def action_probabilities(new: np.ndarray | float, h: Hazards) -> tuple[np.ndarray, ...]:
+    """Probabilities of (remove-me, complain, mute) at a check that reads ``new`` messages."""
+    new = np.asarray(new, dtype=np.float64)
+    total = h.remove + h.complain + h.mute
+    p_act = -np.expm1(-total * new)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, p_act / total, 0.0)
+    return h.remove * share, h.complain * share, h.mute * share
+
+
+def decide(
+    new: np.ndarray,
+    seen: np.ndarray,
+    peers: np.ndarray,
+    replied: np.ndarray,
+    manager: np.ndarray,
+    uniform: np.ndarray,
+    params: StormParams,
+    audience_visible: np.ndarray | bool | None = None,
+) -> np.ndarray:
+    """The action (:class:`Action` codes, int8) each checking user takes.
+
+    Args:
+        new: messages read at this check (messages; 0 means nothing to read: no action).
+        seen: messages read so far including ``new``.
+        peers, replied, manager, audience_visible: see :func:`hazards`.
+        uniform: one U(0, 1) draw per user, from the run's generator.
+        params: the scenario's parameters.
+    """
+    h = hazards(seen, peers, replied, manager, params, audience_visible)
+    p_remove, p_complain, p_mute = action_probabilities(new, h)
+    u = np.asarray(uniform, dtype=np.float64)
+    c1 = p_remove
+    c2 = c1 + p_complain
+    c3 = c2 + p_mute
+    action = np.full(np.shape(u), Action.NONE, dtype=np.int8)
+    action = np.where(u < c3, np.int8(Action.MUTE), action)
+    action = np.where(u < c2, np.int8(Action.COMPLAIN), action)
+    action = np.where(u < c1, np.int8(Action.REMOVE_ME), action)
+    return action.astype(np.int8)
