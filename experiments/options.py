@@ -14,15 +14,32 @@ from replyall_storm.model.scenarios import SCENARIOS, get_scenario
 
 def scenario_options(f: Callable) -> Callable:
     """--scenario, --users, --hours and repeated --set NAME=VALUE."""
-    f = click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
-                     help="Override a model parameter (repeatable); `replyall params` "
-                          "lists them with units and ranges.")(f)
-    f = click.option("--hours", type=float, default=None,
-                     help="Simulated hours after the first send (default: the scenario's).")(f)
-    f = click.option("--users", type=int, default=None,
-                     help="Users in the organisation (default: the scenario's).")(f)
-    f = click.option("--scenario", default="nhs2016", show_default=True,
-                     help=f"Scenario: {', '.join(SCENARIOS)}.")(f)
+    f = click.option(
+        "--set",
+        "settings",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Override a model parameter (repeatable); `replyall params` "
+        "lists them with units and ranges.",
+    )(f)
+    f = click.option(
+        "--hours",
+        type=float,
+        default=None,
+        help="Simulated hours after the first send (default: the scenario's).",
+    )(f)
+    f = click.option(
+        "--users",
+        type=int,
+        default=None,
+        help="Users in the organisation (default: the scenario's).",
+    )(f)
+    f = click.option(
+        "--scenario",
+        default="nhs2016",
+        show_default=True,
+        help=f"Scenario: {', '.join(SCENARIOS)}.",
+    )(f)
     return f
 
 
@@ -37,8 +54,9 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, Any]:
     return changes
 
 
-def resolve_params(scenario: str, users: int | None, hours: float | None,
-                   settings: tuple[str, ...]) -> StormParams:
+def resolve_params(
+    scenario: str, users: int | None, hours: float | None, settings: tuple[str, ...]
+) -> StormParams:
     """The validated parameters a command runs with."""
     changes = parse_settings(settings)
     if users is not None:

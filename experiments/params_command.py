@@ -16,8 +16,9 @@ def params(markdown: bool) -> None:
         click.echo("| parameter | default | unit | allowed | meaning and source |")
         click.echo("|---|---|---|---|---|")
         for r in rows:
-            click.echo(f"| `{r['name']}` | {r['default']!r} | {r['unit']} | {r['allowed']} "
-                       f"| {r['doc']} |")
+            click.echo(
+                f"| `{r['name']}` | {r['default']!r} | {r['unit']} | {r['allowed']} | {r['doc']} |"
+            )
         return
     for r in rows:
         click.echo(f"{r['name']} = {r['default']!r}  [{r['unit'] or '-'}; {r['allowed']}]")

@@ -13,7 +13,6 @@ from replyall_storm.model.run import simulate
 
 from .io import write_json, write_parquet
 from .options import resolve_params, scenario_options
-from .storm_plot import plot_storm
 
 SUMMARY_LINES = [
     ("messages_per_user", "messages received per user", "{:.1f}"),
@@ -46,16 +45,33 @@ def format_summary(summary: dict) -> str:
 
 @click.command()
 @scenario_options
-@click.option("--engine", default="fast", show_default=True,
-              help=f"Engine: {', '.join(ENGINES)} (mesa: one Mesa agent per user, "
-                   "at most 200,000 users).")
+@click.option(
+    "--engine",
+    default="fast",
+    show_default=True,
+    help=f"Engine: {', '.join(ENGINES)} (mesa: one Mesa agent per user, at most 200,000 users).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Root random seed.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Output folder (default: results/run-SCENARIO-seedSEED).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: results/run-SCENARIO-seedSEED).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--no-cache", is_flag=True, help="Rebuild the organisation graph.")
-def run(scenario: str, users: int | None, hours: float | None, settings: tuple[str, ...],
-        engine: str, seed: int, out_dir: Path | None, no_progress: bool, no_cache: bool) -> None:
+def run(
+    scenario: str,
+    users: int | None,
+    hours: float | None,
+    settings: tuple[str, ...],
+    engine: str,
+    seed: int,
+    out_dir: Path | None,
+    no_progress: bool,
+    no_cache: bool,
+) -> None:
     """Simulate one storm (default: NHSmail 2016 at full scale, fast engine).
 
     Writes series.parquet (one row per simulated minute), summary.json and storm.png.
@@ -64,17 +80,28 @@ def run(scenario: str, users: int | None, hours: float | None, settings: tuple[s
     if seed < 0:
         raise ParameterError("--seed", seed, "must be a non-negative integer")
     out_dir = out_dir or Path("results") / f"run-{scenario}-seed{seed}"
-    click.echo(f"{scenario}: {params.n_users:,} users, {params.list_level} list, "
-               f"{params.horizon_min / 60:g} h simulated, {engine} engine, seed {seed}")
-    result = simulate(params, seed=seed, engine=engine, progress=not no_progress,
-                      cache=not no_cache)
+    click.echo(
+        f"{scenario}: {params.n_users:,} users, {params.list_level} list, "
+        f"{params.horizon_min / 60:g} h simulated, {engine} engine, seed {seed}"
+    )
+    result = simulate(
+        params, seed=seed, engine=engine, progress=not no_progress, cache=not no_cache
+    )
     summary = {**result.summary, "scenario": scenario, **params.as_dict()}
+    from .storm_plot import plot_storm  # matplotlib is slow to import: only when needed
+
     write_parquet(result.series, out_dir / "series.parquet")
     write_json(summary, out_dir / "summary.json")
-    plot_storm(result.series, summary, out_dir / "storm.png",
-               title=f"{scenario}: {params.n_users:,} users, seed {seed}")
+    plot_storm(
+        result.series,
+        summary,
+        out_dir / "storm.png",
+        title=f"{scenario}: {params.n_users:,} users, seed {seed}",
+    )
     click.echo(format_summary(summary))
-    click.echo(f"  graph {summary['graph_s']:.1f} s "
-               f"({'cached' if summary['graph_cached'] else 'built'}), "
-               f"simulation {summary['sim_s']:.1f} s")
+    click.echo(
+        f"  graph {summary['graph_s']:.1f} s "
+        f"({'cached' if summary['graph_cached'] else 'built'}), "
+        f"simulation {summary['sim_s']:.1f} s"
+    )
     click.echo(f"wrote {out_dir}/series.parquet, summary.json, storm.png")

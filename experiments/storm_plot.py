@@ -16,8 +16,9 @@ import seaborn as sns  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 
-def plot_storm(series: pd.DataFrame, summary: dict[str, Any], path: Path,
-               title: str = "Reply-all storm") -> Path:
+def plot_storm(
+    series: pd.DataFrame, summary: dict[str, Any], path: Path, title: str = "Reply-all storm"
+) -> Path:
     """Three stacked panels against hours after the first send; saved as PNG at ``path``."""
     sns.set_theme(style="whitegrid", context="paper", palette="colorblind")
     hours = series["minute"].to_numpy() / 60.0
@@ -30,8 +31,14 @@ def plot_storm(series: pd.DataFrame, summary: dict[str, Any], path: Path,
     colours = sns.color_palette("colorblind")
     ax = axes[0]
     ax.bar(centres, sent["sent_remove"], width=width, color=colours[0], label='"remove me"')
-    ax.bar(centres, sent["sent_complain"], width=width, bottom=sent["sent_remove"],
-           color=colours[1], label='"stop replying all"')
+    ax.bar(
+        centres,
+        sent["sent_complain"],
+        width=width,
+        bottom=sent["sent_remove"],
+        color=colours[1],
+        label='"stop replying all"',
+    )
     ax.set_ylabel(f"reply-alls sent\n(per {bin_min} min)")
     ax.set_title(title)
     ax = axes[1]
@@ -54,9 +61,16 @@ def plot_storm(series: pd.DataFrame, summary: dict[str, Any], path: Path,
         for a in axes:
             a.axvline(cut / 60.0, color="0.3", lw=0.8, ls="-.")
         axes[0].axvspan(cut / 60.0, hours[-1], color="0.85", alpha=0.5, lw=0, zorder=0)
-        axes[0].text(cut / 60.0, 0.97, "  list disabled: later reply-alls bounce",
-                     transform=axes[0].get_xaxis_transform(), va="top", ha="left",
-                     fontsize=8, color="0.25")
+        axes[0].text(
+            cut / 60.0,
+            0.97,
+            "  list disabled: later reply-alls bounce",
+            transform=axes[0].get_xaxis_transform(),
+            va="top",
+            ha="left",
+            fontsize=8,
+            color="0.25",
+        )
     axes[0].legend(loc="center right", frameon=False)
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=150, format="png"))
     plt.close(fig)

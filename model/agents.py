@@ -102,6 +102,7 @@ class User(FixedAgent):
                 np.array([self.manager]),
                 np.array([model.rng.random()]),
                 model.params,
+                model.engine.setup.audience_visible,
             )[0]
         )
         if action in (Action.REMOVE_ME, Action.COMPLAIN):

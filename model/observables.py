@@ -25,6 +25,7 @@ COLUMNS = [
     "delivered",
     "backlog",
     "delay_min",
+    "normal_delay_min",
     "received_per_user",
     "read_per_user",
     *STATE_NAMES,
@@ -69,6 +70,7 @@ class Recorder:
         d["delivered"][minute] = delivered
         d["backlog"][minute] = transport.backlog
         d["delay_min"][minute] = transport.delay(minute)
+        d["normal_delay_min"][minute] = transport.normal_delay(minute)
         d["received_per_user"][minute] = transport.delivered / self.list_size
         d["read_per_user"][minute] = read_total / self.list_size
         for name, value in zip(STATE_NAMES, counts, strict=True):
@@ -84,14 +86,29 @@ class Recorder:
         df["clock_h"] = (self.start_clock_h + df["minute"] / 60.0) % 24.0
         for c in COLUMNS:
             df[c] = self.data[c]
-        ints = [
-            c
-            for c in COLUMNS
-            if c not in ("delay_min", "received_per_user", "read_per_user", "unable_fraction")
-        ]
+        floats = ("delay_min", "normal_delay_min", "received_per_user", "read_per_user",
+                  "unable_fraction")
+        ints = [c for c in COLUMNS if c not in floats]
         df[ints] = df[ints].astype(np.int64)
         df["list_active"] = df["list_active"].astype(bool)
         return df
+
+
+NORMAL_DELAY_MIN = 15.0
+"""Ordinary mail delayed by more than this (minutes) counts as a disrupted service."""
+
+
+def service_restored_minute(series: pd.DataFrame) -> float:
+    """First minute from which, to the end of the run, no check fails and ordinary mail is
+    delayed by at most ``NORMAL_DELAY_MIN``; 0 if the service was never disrupted, NaN if it
+    was not restored within the run."""
+    disrupted = (
+        (series["unable_fraction"] > 0) | (series["normal_delay_min"] > NORMAL_DELAY_MIN)
+    ).to_numpy()
+    if not disrupted.any():
+        return 0.0
+    last = int(np.flatnonzero(disrupted)[-1])
+    return float(last + 1) if last + 1 < len(series) else math.nan
 
 
 def summarise(
@@ -131,6 +148,8 @@ def summarise(
         "remove_me_sent": int(series["sent_remove"].sum()),
         "complaints_sent": int(series["sent_complain"].sum()),
         "bounced": int(transport.bounced),
+        **{f"bounced_{reason}": int(n) for reason, n in transport.refused.items()},
+        "protection_blocks": len(transport.admission.blocks),
         "senders": int(senders_reached),
         "senders_attempted": int(senders_attempted),
         "deliveries": int(transport.delivered),
@@ -139,6 +158,7 @@ def summarise(
         "peak_backlog_minute": int(minutes[backlog.argmax()]),
         "max_delay_min": float(series["delay_min"].max()),
         "peak_unable_fraction": float(series["unable_fraction"].max()),
+        "service_restored_minute": service_restored_minute(series),
         "cutoff_minute": transport.cut_minute,
         "last_accepted_minute": last_accept,
         "backlog_cleared_minute": cleared,

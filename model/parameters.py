@@ -253,6 +253,73 @@ class StormParams:
         "Whether the queued backlog is purged at the cut-off; in 2016 "
         "it was delivered over the following day [R].",
     )
+    # --- mitigation policies (model/policies.py) ----------------------------------------
+    storm_protection: bool = _p(
+        False, "", None, None, "Exchange Online reply-all storm protection on or off [R]."
+    )
+    sp_min_recipients: int = _p(
+        2_500,
+        "recipients",
+        1_000,
+        5_000,
+        "Storm protection applies to threads with at least this many "
+        "recipients; 2,500 since 2021 (5,000 before) [R].",
+    )
+    sp_threshold: int = _p(
+        10, "reply-alls", 5, 20, "Reply-alls within the window that trigger the block [R]."
+    )
+    sp_window_min: float = _p(
+        60.0, "minutes", 1.0, 1440.0, "Sliding window in which reply-alls are counted [R]."
+    )
+    sp_block_h: float = _p(
+        6.0,
+        "hours",
+        1.0,
+        12.0,
+        "How long further reply-alls are blocked; 6 h since 2021 (4 h before) [R].",
+    )
+    sender_restriction: bool = _p(
+        False,
+        "",
+        None,
+        None,
+        "Only named senders may post to large lists (NHSmail's rule today) [R].",
+    )
+    sr_min_list_size: int = _p(
+        500, "members", 0, 1_000_000, "Lists with more members than this require named senders [R]."
+    )
+    rate_limit_per_hour: float = _p(
+        _INF,
+        "reply-alls per sender per hour",
+        1.0,
+        _INF,
+        "Per-sender limit on reply-alls in any sliding 60 min; "
+        "inf = none (Exchange's 30/min never binds) [R/A].",
+    )
+    audience_warning: bool = _p(
+        False,
+        "",
+        None,
+        None,
+        "Show a large-audience warning (Outlook MailTips), making the "
+        "audience size visible to every reader [R].",
+    )
+    warning_threshold: int = _p(
+        25,
+        "recipients",
+        1,
+        1_000_000,
+        "Warn when the list has more members than this; MailTips default 25 [R].",
+    )
+    low_priority_queue: bool = _p(
+        False,
+        "",
+        None,
+        None,
+        "Put storm traffic on a low-priority queue: it is delivered "
+        "as capacity allows but no longer degrades the service for "
+        "other mail [R: one university did so].",
+    )
     horizon_min: int = _p(
         2160,
         "minutes",

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from .parameters import StormParams
+from .policies import REASONS, Admission
 
 
 class Transport:
@@ -47,6 +48,8 @@ class Transport:
         self.stream = 0  # T: deliveries made or purged, in stream order
         self.purged = 0  # deliveries dropped by purges
         self.bounced = 0  # reply-alls refused (list disabled or blocked by a policy)
+        self.refused = dict.fromkeys(REASONS, 0)  # bounced reply-alls by reason
+        self.admission = Admission(params, self.list_size)
         self.send_minutes: list[int] = []  # minute each accepted message was sent
         self._purges: list[tuple[int, int]] = []  # purged stream intervals [a, b)
         self._carry = 0.0  # fractional delivery capacity carried to the next minute
@@ -64,8 +67,13 @@ class Transport:
         return self.accepted * self.list_size - self.stream
 
     def unable_fraction(self) -> float:
-        """Fraction of mail checks that fail at the current backlog."""
+        """Fraction of mail checks that fail at the current backlog.
+
+        Zero when storm traffic sits on a low-priority queue (``low_priority_queue``).
+        """
         p = self.params
+        if p.low_priority_queue:
+            return 0.0
         excess = (self.backlog - p.degrade_backlog) / p.degrade_backlog
         return p.unable_max * min(1.0, max(0.0, excess))
 
@@ -75,6 +83,10 @@ class Transport:
             return 0.0
         head = self.stream // self.list_size
         return float(minute - self.send_minutes[head])
+
+    def normal_delay(self, minute: int) -> float:
+        """Delay of ordinary mail (minutes): the storm's delay, unless it is queued apart."""
+        return 0.0 if self.params.low_priority_queue else self.delay(minute)
 
     def received(self, position: np.ndarray | int) -> np.ndarray | int:
         """Messages received so far by the members at list ``position`` (0 <= position < L)."""
@@ -113,6 +125,29 @@ class Transport:
         self.accepted += n_messages
         self.send_minutes.extend([minute] * n_messages)
         return n_messages
+
+    def offer(self, senders: np.ndarray, minute: int) -> np.ndarray:
+        """Offer the reply-alls of ``senders`` (in order) at ``minute``; mask of accepted ones.
+
+        The list must be active and every policy of :class:`~.policies.Admission` must admit
+        the message; refused ones bounce and are counted by reason in ``refused``.
+        """
+        accepted = np.zeros(len(senders), dtype=bool)
+        for i, sender in enumerate(senders):
+            reason = (
+                "list_disabled"
+                if not self.list_active
+                else self.admission.admit(int(sender), minute)
+            )
+            if reason is None:
+                accepted[i] = True
+            else:
+                self.refused[reason] += 1
+        n = int(accepted.sum())
+        if n:
+            self.submit(n, minute)
+        self.bounced += len(senders) - n
+        return accepted
 
     def deliver(self) -> int:
         """Make one minute's deliveries; returns how many were made."""

@@ -39,6 +39,7 @@ class StormSetup:
     )  # int64 place of each user in the list's expansion order; -1 if not a member
     scales: np.ndarray  # float64 median minutes between checks in working hours
     first_check: np.ndarray  # int64 minute of first check; NEVER for non-members
+    audience_visible: bool  # readers can tell how many people the list reaches
 
     @property
     def list_size(self) -> int:
@@ -62,6 +63,9 @@ def set_up(params: StormParams, org: Organisation, rng: np.random.Generator) -> 
     scales = user_scales(rng, n, params)
     first = first_checks(rng, scales, params)
     first[position < 0] = NEVER
+    visible = params.audience_visible or (
+        params.audience_warning and members.size > params.warning_threshold
+    )
     return StormSetup(
         params=params,
         org=org,
@@ -70,4 +74,5 @@ def set_up(params: StormParams, org: Organisation, rng: np.random.Generator) -> 
         position=position,
         scales=scales,
         first_check=first,
+        audience_visible=bool(visible),
     )

@@ -7,7 +7,8 @@ One simulated minute, in this order:
 2. Users due to check mail do so (the engine's job): each check fails with the transport's
    current ``unable_fraction``; otherwise the user reads what has been delivered and applies
    the decision rule. Decisions use the world as it was at the start of the minute.
-3. This minute's reply-alls are offered to the list: accepted while it is active, else bounced.
+3. This minute's reply-alls are offered to the list: accepted while it is active and every
+   mitigation policy admits them (``model/policies.py``), else bounced.
 4. Users who replied for the first time become visible to their graph neighbours (peers).
 5. The transport makes up to ``capacity_per_min`` deliveries.
 6. The recorder stores the minute's observables.
@@ -101,9 +102,12 @@ class Engine(ABC):
         unable = tr.unable_fraction()
         mc = self.check_mail(minute, unable)
         senders = np.concatenate([mc.remove, mc.complain])
-        accepted = tr.submit(int(senders.size), minute)
+        if senders.size > 1:  # replies of one minute reach the list in random order
+            senders = self.rng.permutation(senders)
+        ok = tr.offer(senders, minute)
+        accepted = int(ok.sum())
         if accepted:
-            self.note_reached(senders)
+            self.note_reached(senders[ok])
         if mc.first_senders.size:
             self.reveal_senders(mc.first_senders)
         delivered = tr.deliver()

@@ -80,6 +80,7 @@ class FastEngine(Engine):
             setup.org.is_manager[readers],
             rng.random(readers.size),
             self.params,
+            setup.audience_visible,
         )
         sending = (action == Action.REMOVE_ME) | (action == Action.COMPLAIN)
         state[sending] = State.REPLIED
