@@ -34,10 +34,12 @@ def main() -> None:
 
 def _register() -> None:
     from .bench import bench
+    from .compare_command import compare
     from .params_command import params
     from .run_command import run
+    from .sweep_command import sweep
 
-    for command in (run, bench, params):
+    for command in (run, bench, params, sweep, compare):
         main.add_command(command)
 
 
