@@ -13,6 +13,7 @@ from replyall_storm.model.run import simulate
 
 from .io import write_json, write_parquet
 from .options import resolve_params, scenario_options
+from .snapshots import SNAPSHOT_MINUTES, snapshot_tables
 
 SUMMARY_LINES = [
     ("messages_per_user", "messages received per user", "{:.1f}"),
@@ -74,7 +75,8 @@ def run(
 ) -> None:
     """Simulate one storm (default: NHSmail 2016 at full scale, fast engine).
 
-    Writes series.parquet (one row per simulated minute), summary.json and storm.png.
+    Writes series.parquet (one row per simulated minute), summary.json, storm.png, and
+    snapshots.parquet + graph_sample.parquet (a few hundred users' states at a few moments).
     """
     params = resolve_params(scenario, users, hours, settings)
     if seed < 0:
@@ -85,13 +87,21 @@ def run(
         f"{params.horizon_min / 60:g} h simulated, {engine} engine, seed {seed}"
     )
     result = simulate(
-        params, seed=seed, engine=engine, progress=not no_progress, cache=not no_cache
+        params,
+        seed=seed,
+        engine=engine,
+        progress=not no_progress,
+        cache=not no_cache,
+        snapshot_minutes=SNAPSHOT_MINUTES,
     )
     summary = {**result.summary, "scenario": scenario, **params.as_dict()}
     from .storm_plot import plot_storm  # matplotlib is slow to import: only when needed
 
     write_parquet(result.series, out_dir / "series.parquet")
     write_json(summary, out_dir / "summary.json")
+    states, edges = snapshot_tables(result)
+    write_parquet(states, out_dir / "snapshots.parquet")
+    write_parquet(edges, out_dir / "graph_sample.parquet")
     plot_storm(
         result.series,
         summary,
@@ -104,4 +114,5 @@ def run(
         f"({'cached' if summary['graph_cached'] else 'built'}), "
         f"simulation {summary['sim_s']:.1f} s"
     )
-    click.echo(f"wrote {out_dir}/series.parquet, summary.json, storm.png")
+    click.echo(f"wrote {out_dir}/: series.parquet, summary.json, storm.png, snapshots.parquet, "
+               "graph_sample.parquet")
