@@ -25,7 +25,9 @@ def calibrated_changes(path: Path | None) -> tuple[dict, str]:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
-        raise ParameterError("--calibrated", str(path), f"must be a readable JSON file ({err})")
+        raise ParameterError(
+            "--calibrated", str(path), f"must be a readable JSON file ({err})"
+        ) from None
     params = data.get("params", data)
     return dict(params), f"calibrated parameters from {path}"
 

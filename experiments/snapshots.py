@@ -43,8 +43,11 @@ def graph_sample(org: Organisation, start: list[int], size: int = 300) -> np.nda
 
 
 def snapshot_tables(result: RunResult, size: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(states, edges) of a graph sample: states has user, team, manager, minute, state;
-    edges has source and target (user ids); both empty if the run kept no snapshots."""
+    """(states, edges) of a graph sample around the first repliers.
+
+    ``states`` has user, team, manager, minute, state; ``edges`` has source and target (user
+    ids); both are empty if the run kept no snapshots.
+    """
     org = result.setup.org
     if not result.snapshots:
         empty = pd.DataFrame(columns=["user", "team", "manager", "minute", "state"])

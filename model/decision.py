@@ -105,7 +105,10 @@ def decide(
     Args:
         new: messages read at this check (messages; 0 means nothing to read: no action).
         seen: messages read so far including ``new``.
-        peers, replied, manager, audience_visible: see :func:`hazards`.
+        peers: graph neighbours who have sent a reply-all (users).
+        replied: whether the user has already sent a reply-all.
+        manager: whether the user manages a team.
+        audience_visible: whether the user sees the audience size (default: the params').
         uniform: one U(0, 1) draw per user, from the run's generator.
         params: the scenario's parameters.
     """

@@ -99,9 +99,12 @@ NORMAL_DELAY_MIN = 15.0
 
 
 def service_restored_minute(series: pd.DataFrame) -> float:
-    """First minute from which, to the end of the run, no check fails and ordinary mail is
+    """When ordinary service came back (minutes after the first send).
+
+    The first minute from which, to the end of the run, no check fails and ordinary mail is
     delayed by at most ``NORMAL_DELAY_MIN``; 0 if the service was never disrupted, NaN if it
-    was not restored within the run."""
+    was not restored within the run.
+    """
     disrupted = (
         (series["unable_fraction"] > 0) | (series["normal_delay_min"] > NORMAL_DELAY_MIN)
     ).to_numpy()

@@ -1,4 +1,4 @@
-"""What a user is doing about the storm (the compartments), and what they do at a mail check.
+r"""What a user is doing about the storm (the compartments), and what they do at a mail check.
 
 The states form an SIR-style compartment model::
 

@@ -38,7 +38,9 @@ def test_every_pyproject_requirement_is_in_environment_yml_with_the_same_range()
     conda, _ = conda_requirements()
     for name, spec in pyproject_requirements().items():
         assert name in conda, f"{name} is in pyproject.toml but not in environment.yml"
-        assert conda[name] == spec, f"{name}: pyproject says {spec!r}, environment.yml {conda[name]!r}"
+        assert conda[name] == spec, (
+            f"{name}: pyproject says {spec!r}, environment.yml {conda[name]!r}"
+        )
 
 
 def test_environment_yml_lists_nothing_pyproject_does_not():
