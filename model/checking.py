@@ -70,15 +70,17 @@ def first_checks(rng: np.random.Generator, scales: np.ndarray, params: StormPara
 
 
 def mean_check_rate(params: StormParams) -> float:
-    """Checks per minute of a typical user in working hours, as the mean-field ODE uses it.
+    """Population-average checks per minute in working hours, as the mean-field ODE uses it.
 
-    The mean interval is ``median * exp((check_sigma^2 + check_heterogeneity^2) / 2)`` for
-    log-normal intervals and ``median * exp(check_heterogeneity^2 / 2)`` for exponential ones;
-    checks happen on whole minutes, so the rate is that of a Bernoulli trial per minute
-    ``1 - exp(-1 / mean)``.
+    A user whose median interval is ``m`` checks on average every ``m * exp(check_sigma^2 / 2)``
+    minutes (log-normal intervals) or every ``m`` minutes (exponential intervals, where the
+    user's scale is the mean). Users' ``m`` are log-normal around ``check_median_min`` with
+    log-sd ``check_heterogeneity``, so the average of their rates is
+    ``exp(check_heterogeneity^2 / 2) / (check_median_min * exp(check_sigma^2 / 2))``. Checks
+    happen on whole minutes, so the rate is returned as the chance of a check in a minute,
+    ``1 - exp(-rate)``.
     """
-    spread = params.check_heterogeneity**2
+    rate = math.exp(params.check_heterogeneity**2 / 2.0) / params.check_median_min
     if params.check_distribution == "lognormal":
-        spread += params.check_sigma**2
-    mean = params.check_median_min * math.exp(spread / 2.0)
-    return -math.expm1(-1.0 / mean)
+        rate *= math.exp(-(params.check_sigma**2) / 2.0)
+    return -math.expm1(-rate)

@@ -1,52 +1,55 @@
 """The mean-field ODE of the storm: the engines' rules for a large population of identical users.
 
-Units: time ``t`` in minutes after the first send; users; messages (reply-alls); deliveries
-(one message placed in one inbox). ``L`` is the list size, ``C = capacity_per_min``.
+Units: minutes after the first send; users; messages (reply-alls); deliveries (one message in
+one inbox). ``L`` is the list size, ``C = capacity_per_min``.
 
-**Checks.** Both engines let each user check with probability ``p = mean_check_rate(params)``
-per whole minute (exponential intervals rounded up). The continuous rate with the same
-survival ``(1 - p)^t`` is ``lam0 = -log(1 - p)`` (not ``p``: 2.5 % apart at a 20-minute
-median); it is scaled by ``activity(t)`` and thinned by failed checks::
+**Checks.** The engines let a user check with probability ``p = mean_check_rate(params)`` per
+whole minute; the rate with the same survival ``(1 - p)^t`` is ``-log(1 - p)`` (not ``p``,
+2.5 % apart at 20 minutes), times ``activity(t)``, thinned by failed checks::
 
-    lam(t) = lam0 * activity(t) * (1 - unable(Q)),   unable as in Transport.unable_fraction
+    lam(t) = -log(1 - p) * activity(t) * (1 - unable(Q))    (unable: Transport.unable_fraction)
 
-**Transport (fluid).** ``A`` messages accepted (``A(0) = 1``: the original), ``S`` deliveries
-made, ``G`` deliveries purged, ``Q = A L - S - G`` the backlog (an ODE state, so that it stays
-accurate near zero). Replies sent at rate ``s(t)`` are accepted while ``t < ceil(cutoff_min)``
-(the engines disable the list at the first whole minute ``>= cutoff_min``), else bounced::
+**Transport (fluid).** ``A`` messages accepted (``A(0) = 1``, the original), ``S`` deliveries,
+``G`` purged, backlog ``Q = A L - S - G`` (a state, accurate near 0). Reply-alls sent at rate
+``s`` are accepted while ``t < t_cut = ceil(cutoff_min)`` (the engines disable the list at the
+first whole minute ``>= cutoff_min``), else bounced; a purge at ``t_cut`` moves ``Q`` to ``G``::
 
-    dA/dt = s [t < t_cut],   dQ/dt = L dA/dt - dS/dt,   dS/dt = C Q / (Q + C tau_q)
+    dA/dt = s [t < t_cut],   dQ/dt = L dA/dt - dS/dt,   dS/dt = C (1 - exp(-Q / 0.01 C))
 
-i.e. full speed while a queue exists and the inflow otherwise, smoothed over ``tau_q = 0.01``
-minute of capacity. A purge at ``t_cut`` moves ``Q`` into ``G``. Delivered per member
-``D = S / L``.
+(full speed while a queue exists, the inflow otherwise). Delivered per member ``D = S / L``.
 
-**What a check sees.** The engines decide at minute ``m`` on the deliveries made before it,
-half a minute old on average; the ODE reads ``Ds``, ``D`` through a first-order lag with mean
-``info_lag_min`` (0.5): ``dDs/dt = (D - Ds) / info_lag_min`` (``Ds = D`` if 0).
+**What a check sees.** A check in minute ``m`` sees deliveries made before ``m``; the ODE's
+checks see ``Ds``, ``D`` through a lag of mean ``info_lag_min`` (0.5 minute):
+``dDs/dt = (D - Ds) / info_lag_min``, started at ``Ds(0) = -info_lag_min C / L`` so that
+during the first delivery ``Ds(t) = D(t - info_lag_min)`` exactly.
 
-**Compartments.** ``U`` unaware members, ``R`` reading, ``P`` replied, ``M`` muted. An unaware
-member at list position ``r`` holds exactly ``k`` or ``k + 1`` messages (``k = floor(Ds)``, the
-latter with probability ``f = Ds - k``, positions being independent of checks), so its decision
-is exact: it reads ``u = seen = k`` or ``k + 1`` (none if 0). Readers each hold ``u`` unread;
-the totals ``W_R``, ``W_P`` obey ``dW_X/dt = X dDs/dt - lam W_X`` (users enter and leave right
-after a check, with ``u = 0``). Their annoyance uses ``seen = Ds``. At a check the rule of
-:mod:`.decision` acts with probability ``1 - exp(-H u)``; the **closure** takes ``u``
-exponential with mean ``W_X / X`` (exact when ``D`` grows linearly, as while the transport is
-saturated), so ``E[1 - exp(-H u)] = H ub / (1 + H ub)``, which is the rule's own
-``action_probabilities`` at the effective count ``log(1 + H ub) / H``
-(:func:`exponential_closure`). With per-check probabilities ``p_X = (remove, complain, mute)``
-(averaged over managers and others, ``manager_fraction``; peers ``mean_degree E / n_users``
-with ``E`` the users who ever replied)::
+**Unaware members** (``U``). Member ``x`` of the list holds ``ceil(D - x)`` messages. While
+``Ds < 1`` only the ``L Ds`` members reached by the original can read, and since checks do not
+change the others, ``L (1 - Ds)`` unaware members are unreached (not ``U (1 - Ds)``): the
+reached unaware ``U - L (1 - min(1, Ds))`` read at rate ``lam``. They hold ``k = floor(Ds)``
+messages, or ``k + 1`` with probability ``Ds - k`` (exactly 1 while ``Ds < 1``), and read
+them all: ``new = seen = k`` or ``k + 1``, no closure needed.
 
-    dU/dt = -lam U min(1, Ds)
-    dR/dt =  lam U min(1, Ds) - lam U (pU_r + pU_c + pU_m) - lam R (pR_r + pR_c + pR_m)
-    dP/dt =  lam U (pU_r + pU_c) + lam R (pR_r + pR_c) - lam P pP_m
-    dM/dt =  lam (U pU_m + R pR_m + P pP_m)
-    s = lam sum_X X (pX_r + pX_c),  d(read)/dt = lam (U Ds + W_R + W_P)
+**Readers** (``R`` reading, ``P`` replied) hold the original, so their inboxes grow at
+``g = dDs/dt`` only once ``Ds >= 1``; ``seen = max(Ds, 1)``. Each holds ``u`` unread; since
+users enter and leave ``R``, ``P`` right after a check (``u = 0``), the sums ``W = sum u`` and
+``Z = sum u^2`` obey ``dW/dt = X g - lam W`` and ``dZ/dt = 2 g W - lam Z`` exactly. The rule of
+:mod:`.decision` acts with probability ``1 - exp(-H u)``; the **closure** takes ``u`` gamma
+with that mean and variance (:func:`unread_closure`; ``closure="exponential"`` uses the mean
+only, ``E[1 - exp(-H u)] = H ub / (1 + H ub)``, biased because a reader's time since its last
+check is cut at its entry). The rule's own ``hazards`` and ``action_probabilities`` give the
+per-check probabilities ``pX = (remove, complain, mute)`` (managers and others averaged by
+``manager_fraction``; peers ``mean_degree E / n_users``, ``E`` users who ever replied)::
 
-Members not on the list stay unaware. Cumulative counters are states; per-minute values are
-their differences over each whole minute.
+    dU/dt = -a,    a = lam (U - L (1 - min(1, Ds)))
+    dR/dt =  a (1 - sum pU) - lam R sum pR
+    dP/dt =  a (pU_r + pU_c) + lam R (pR_r + pR_c) - lam P pP_m
+    dM/dt =  a pU_m + lam (R pR_m + P pP_m)
+    s = a (pU_r + pU_c) + lam sum_{X=R,P} X (pX_r + pX_c),   d(read)/dt = a Ds + lam (W_R + W_P)
+
+Members not on the list stay unaware. Cumulative counters are states; a minute's flows are
+their differences over it. The audience warning, sender restriction and low-priority queue
+are followed; storm protection and per-sender rate limits are not modelled.
 """
 
 from __future__ import annotations
@@ -63,42 +66,32 @@ from .decision import action_probabilities, hazards
 from .errors import ParameterError
 from .parameters import StormParams
 
-_NAMES = [
-    "U",
-    "R",
-    "P",
-    "M",
-    "WR",
-    "WP",
-    "Ds",
-    "A",
-    "S",
-    "Q",
-    "G",
-    "sent_r",
-    "sent_c",
-    "bounced",
-    "read",
-    "E",
-]
+_NAMES = "U R P M WR WP ZR ZP Ds A S Q G sent_r sent_c bounced read E".split()
 _I = {name: i for i, name in enumerate(_NAMES)}
 _TAU_Q = 0.01  # minutes of capacity over which the fluid transport switches from full to idle
 
 
-def exponential_closure(
-    mean_unread: np.ndarray | float, total_hazard: np.ndarray | float
+def unread_closure(
+    mean_unread: np.ndarray | float,
+    var_unread: np.ndarray | float,
+    total_hazard: np.ndarray | float,
 ) -> np.ndarray:
-    """Effective number of messages read at a check when the unread count is exponential.
+    """Effective number of messages read at a check, for a gamma-distributed unread count.
 
-    For ``u ~ Exp(mean ub)``, ``E[1 - exp(-H u)] = H ub / (1 + H ub) = 1 - exp(-H n)`` with
-    ``n = log(1 + H ub) / H`` (messages; ``n -> ub`` as ``H -> 0``), so the decision rule
-    applied to ``n`` gives the expected action probabilities of the whole distribution.
+    With ``u ~ Gamma`` of mean ``m`` and variance ``v`` (shape ``m^2 / v``, scale ``v / m``),
+    ``E[1 - exp(-H u)] = 1 - (1 + H v / m)^(-m^2 / v) = 1 - exp(-H n)`` with
+    ``n = (m^2 / v) log(1 + H v / m) / H`` (messages; ``n -> m`` as ``H -> 0`` or ``v -> 0``).
+    The decision rule applied to ``n`` gives the expected action probabilities over the whole
+    distribution. ``v = m^2`` is the exponential closure ``n = log(1 + H m) / H``.
     """
-    ub = np.asarray(mean_unread, dtype=np.float64)
+    m = np.asarray(mean_unread, dtype=np.float64)
+    v = np.asarray(var_unread, dtype=np.float64)
     h = np.asarray(total_hazard, dtype=np.float64)
-    x = h * ub
+    scale = np.where(m > 0, v / np.where(m > 0, m, 1.0), 0.0)
+    x = h * scale
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(x > 1e-12, np.log1p(x) / np.where(h > 0, h, 1.0), ub)
+        n = m * np.log1p(x) / np.where(x > 0, x, 1.0)
+    return np.where(x > 1e-12, n, m)
 
 
 def _activity_breaks(params: StormParams, end: float) -> list[float]:
@@ -118,52 +111,67 @@ def _rhs(
     lam0: float,
     active: bool,
     n_list: int,
-    manager_fraction: float,
-    mean_degree: float,
-    info_lag: float,
+    opts: dict[str, Any],
 ) -> np.ndarray:
     """Right-hand side (per minute) for one piece with constant activity and list state."""
-    un, rd, rp, _, w_r, w_p, ds = (max(v, 0.0) for v in y[:7])
+    un, rd, rp, w_r, w_p, z_r, z_p = (max(y[_I[n]], 0.0) for n in _NAMES[:8] if n != "M")
+    ds = max(y[_I["Ds"]], 0.0)
     queue = max(y[_I["Q"]], 0.0)
     cap = float(params.capacity_per_min)
-    deliver = cap * queue / (queue + cap * _TAU_Q)
-    d_seen = deliver / n_list if info_lag <= 0 else (y[_I["S"]] / n_list - ds) / info_lag
-    excess = (queue - params.degrade_backlog) / params.degrade_backlog
-    lam = lam0 * (1.0 - params.unable_max * min(1.0, max(0.0, excess)))
+    deliver = -cap * math.expm1(-queue / (cap * _TAU_Q))
+    lag = opts["info_lag_min"]
+    d_seen = deliver / n_list if lag <= 0 else (y[_I["S"]] / n_list - y[_I["Ds"]]) / lag
+    excess = (queue - params.degrade_backlog) / params.degrade_backlog  # Transport.unable_...
+    unable = 0.0 if params.low_priority_queue else min(1.0, max(0.0, excess))
+    lam = lam0 * (1.0 - params.unable_max * unable)
     # Situations: [unaware holding k, unaware holding k+1, reading, replied] x [other, manager].
     k = math.floor(ds)
     f = ds - k
-    readers = np.array([rd, rp])
-    mean_unread = np.divide([w_r, w_p], readers, out=np.zeros(2), where=readers > 1e-12)
-    seen = np.tile([k, k + 1.0, ds, ds], 2)
+    seen = np.tile([k, k + 1.0, max(ds, 1.0), max(ds, 1.0)], 2)
     replied = np.tile([False, False, False, True], 2)
     manager = np.repeat([False, True], 4)
-    peers = mean_degree * y[_I["E"]] / params.n_users
-    h = hazards(seen, peers, replied, manager, params)
-    new = np.tile([k, k + 1.0, *mean_unread], 2)
+    peers = opts["mean_degree"] * y[_I["E"]] / params.n_users
+    h = hazards(seen, peers, replied, manager, params, opts["audience_visible"])
+    readers = np.array([rd, rp])
+    some = readers > 1e-12
+    mean = np.divide([w_r, w_p], readers, out=np.zeros(2), where=some)
+    var = np.divide([z_r, z_p], readers, out=np.zeros(2), where=some) - mean**2
+    if opts["closure"] == "exponential":
+        var = mean**2
     closed = [2, 3, 6, 7]
-    new[closed] = exponential_closure(new[closed], (h.remove + h.complain + h.mute)[closed])
+    new = np.tile([k, k + 1.0, *mean], 2)
+    new[closed] = unread_closure(
+        new[closed], np.tile(np.maximum(var, 0.0), 2), (h.remove + h.complain + h.mute)[closed]
+    )
     probs = np.stack(action_probabilities(new, h))  # (remove, complain, mute) x situation
-    probs = (1.0 - manager_fraction) * probs[:, :4] + manager_fraction * probs[:, 4:]
-    pu = (1.0 - f) * probs[:, 0] + f * probs[:, 1]  # per check of an unaware member
+    mf = opts["manager_fraction"]
+    probs = (1.0 - mf) * probs[:, :4] + mf * probs[:, 4:]
+    w_k = 1.0 - f if k >= 1 else 0.0  # share of reached unaware members holding k messages
+    pu = w_k * probs[:, 0] + (1.0 - w_k) * probs[:, 1]  # per check of a reached unaware
     pr, pp = probs[:, 2], probs[:, 3]
-    aware = lam * un * min(1.0, ds)
-    first = lam * (un * (pu[0] + pu[1]) + rd * (pr[0] + pr[1]))
-    send_r = lam * (un * pu[0] + rd * pr[0] + rp * pp[0])
-    send_c = lam * (un * pu[1] + rd * pr[1] + rp * pp[1])
+    # Only unaware members already reached by the original can read at a check; the others,
+    # L (1 - min(1, Ds)) of them, all stay unaware.
+    aware = lam * max(un - n_list * (1.0 - min(1.0, ds)), 0.0)
+    pu = pu * aware  # flows out of U per action (users/min)
+    first = pu[0] + pu[1] + lam * rd * (pr[0] + pr[1])
+    send_r = pu[0] + lam * (rd * pr[0] + rp * pp[0])
+    send_c = pu[1] + lam * (rd * pr[1] + rp * pp[1])
     dy = np.zeros_like(y)
     dy[_I["U"]] = -aware
-    dy[_I["R"]] = aware - lam * un * pu.sum() - lam * rd * pr.sum()
+    dy[_I["R"]] = aware - pu.sum() - lam * rd * pr.sum()
     dy[_I["P"]] = first - lam * rp * pp[2]
-    dy[_I["M"]] = lam * (un * pu[2] + rd * pr[2] + rp * pp[2])
-    dy[_I["WR"]] = rd * d_seen - lam * w_r
-    dy[_I["WP"]] = rp * d_seen - lam * w_p
+    dy[_I["M"]] = pu[2] + lam * (rd * pr[2] + rp * pp[2])
+    # Readers hold the original already: while Ds < 1 the growth of Ds is first messages to
+    # members not yet reached, so readers' inboxes grow only once Ds >= 1.
+    gain = d_seen if ds >= 1.0 else 0.0
+    dy[_I["WR"]], dy[_I["WP"]] = rd * gain - lam * w_r, rp * gain - lam * w_p
+    dy[_I["ZR"]], dy[_I["ZP"]] = 2.0 * w_r * gain - lam * z_r, 2.0 * w_p * gain - lam * z_p
     dy[_I["Ds"]] = d_seen
     dy[_I["A" if active else "bounced"]] = send_r + send_c
     dy[_I["S"]] = deliver
     dy[_I["Q"]] = (n_list * (send_r + send_c) if active else 0.0) - deliver
     dy[_I["sent_r"]], dy[_I["sent_c"]] = send_r, send_c
-    dy[_I["read"]] = lam * (un * ds + w_r + w_p)
+    dy[_I["read"]] = aware * (k + 1.0 - w_k) + lam * (w_r + w_p)
     dy[_I["E"]] = first
     return dy
 
@@ -176,6 +184,7 @@ def solve_ode(
     mean_degree: float = 0.0,
     manager_fraction: float = 0.0,
     info_lag_min: float = 0.5,
+    closure: str = "gamma",
     rtol: float = 1e-6,
     max_step: float = 0.5,
 ) -> pd.DataFrame:
@@ -192,6 +201,8 @@ def solve_ode(
         manager_fraction: share of users who manage a team (their probabilities averaged in).
         info_lag_min: mean age of the deliveries a check sees (minutes; 0.5 mimics the
             engines' whole-minute steps, 0 is the pure continuous-time model).
+        closure: law of a reader's unread count at a check, ``"gamma"`` (mean and variance
+            tracked) or ``"exponential"`` (mean only).
         rtol: LSODA relative tolerance.
         max_step: largest LSODA step (minutes).
 
@@ -212,7 +223,26 @@ def solve_ode(
         raise ParameterError("list_size", list_size, f"must be in [1, {params.n_users}] (users)")
     if not 0.0 <= manager_fraction <= 1.0:
         raise ParameterError("manager_fraction", manager_fraction, "must be in [0, 1]")
+    if closure not in ("gamma", "exponential"):
+        raise ParameterError("closure", closure, "must be one of gamma, exponential")
     n_list = int(list_size)
+    if (params.storm_protection and n_list >= params.sp_min_recipients) or math.isfinite(
+        params.rate_limit_per_hour
+    ):
+        raise ParameterError(
+            "storm_protection",
+            params.storm_protection,
+            "storm protection and per-sender rate limits are not in the mean-field ODE",
+        )
+    restricted = params.sender_restriction and n_list > params.sr_min_list_size
+    opts = {
+        "manager_fraction": manager_fraction,
+        "mean_degree": mean_degree,
+        "info_lag_min": info_lag_min,
+        "closure": closure,
+        "audience_visible": params.audience_visible
+        or (params.audience_warning and n_list > params.warning_threshold),
+    }
     minutes = (
         np.arange(params.horizon_min, dtype=np.float64)
         if t_eval is None
@@ -227,21 +257,22 @@ def solve_ode(
     lam0 = -math.log1p(-mean_check_rate(params))
     y = np.zeros(len(_NAMES))
     y[_I["U"]], y[_I["A"]], y[_I["Q"]] = n_list, 1.0, n_list
+    # The lag starts in its steady state for the first delivery rate (a pure delay on a ramp).
+    y[_I["Ds"]] = -info_lag_min * min(params.capacity_per_min, n_list) / n_list
     states = np.empty((times.size, y.size))
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         if params.purge_at_cutoff and a == max(float(t_cut), 0.0):
             y[_I["G"]] += max(y[_I["Q"]], 0.0)
             y[_I["Q"]] = 0.0
-        states[times == a] = y if a == 0.0 else states[times == a]
+        if a == 0.0:
+            states[times == 0.0] = y
         want = (times > a) & (times <= b)
         args = (
             params,
             lam0 * float(activity(0.5 * (a + b), params)),
-            a < t_cut,
+            a < t_cut and not restricted,
             n_list,
-            manager_fraction,
-            mean_degree,
-            info_lag_min,
+            opts,
         )
         sol = solve_ivp(
             _rhs,

@@ -75,7 +75,8 @@ class StormParams:
         1440.0,
         "Population median of users' median interval between mail "
         "checks in working hours. Clients polled every ~5 min; reply "
-        "times have mode 2 min, median 47 min (Kooti 2015) [R/A].",
+        "times have mode 2 min, median 47 min (Kooti 2015) [R/A]. With "
+        "exponential intervals it is the mean.",
     )
     check_heterogeneity: float = _p(
         0.8,

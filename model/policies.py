@@ -54,6 +54,11 @@ class Admission:
         self.blocks: list[tuple[int, float]] = []  # (start, end) minute of each block
         self.recent: dict[int, deque[int]] = {}  # sender -> minutes of accepted reply-alls
 
+    @property
+    def active(self) -> bool:
+        """Whether any policy here can refuse a reply-all (else everything is admitted)."""
+        return bool(self.protect or self.restrict or self.rate_limited)
+
     def blocked(self, minute: int) -> bool:
         """Whether storm protection blocks reply-alls at ``minute``."""
         return minute < self.blocked_until

@@ -22,7 +22,7 @@ from .engines import ENGINES
 from .engines.base import Engine, RunResult
 from .errors import ParameterError
 from .graph_cache import cached_organisation
-from .org import OrgSpec, Organisation, build_organisation
+from .org import Organisation, OrgSpec, build_organisation
 from .parameters import StormParams
 from .world import set_up
 

@@ -132,17 +132,19 @@ class Transport:
         The list must be active and every policy of :class:`~.policies.Admission` must admit
         the message; refused ones bounce and are counted by reason in ``refused``.
         """
-        accepted = np.zeros(len(senders), dtype=bool)
-        for i, sender in enumerate(senders):
-            reason = (
-                "list_disabled"
-                if not self.list_active
-                else self.admission.admit(int(sender), minute)
-            )
-            if reason is None:
-                accepted[i] = True
-            else:
-                self.refused[reason] += 1
+        if not self.list_active:
+            accepted = np.zeros(len(senders), dtype=bool)
+            self.refused["list_disabled"] += len(senders)
+        elif not self.admission.active:
+            accepted = np.ones(len(senders), dtype=bool)
+        else:
+            accepted = np.zeros(len(senders), dtype=bool)
+            for i, sender in enumerate(senders):
+                reason = self.admission.admit(int(sender), minute)
+                if reason is None:
+                    accepted[i] = True
+                else:
+                    self.refused[reason] += 1
         n = int(accepted.sum())
         if n:
             self.submit(n, minute)
