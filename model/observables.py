@@ -86,8 +86,13 @@ class Recorder:
         df["clock_h"] = (self.start_clock_h + df["minute"] / 60.0) % 24.0
         for c in COLUMNS:
             df[c] = self.data[c]
-        floats = ("delay_min", "normal_delay_min", "received_per_user", "read_per_user",
-                  "unable_fraction")
+        floats = (
+            "delay_min",
+            "normal_delay_min",
+            "received_per_user",
+            "read_per_user",
+            "unable_fraction",
+        )
         ints = [c for c in COLUMNS if c not in floats]
         df[ints] = df[ints].astype(np.int64)
         df["list_active"] = df["list_active"].astype(bool)

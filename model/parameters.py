@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .errors import ParameterError
 
 _INF = math.inf
@@ -330,6 +332,16 @@ class StormParams:
         "(queues cleared 15 Nov 16:30) [R].",
     )
 
+    def __post_init__(self) -> None:
+        """Normalise numbers: NumPy scalars become Python ones, whole floats of int fields ints."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic):
+                value = value.item()
+            if f.type in ("int", int) and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            object.__setattr__(self, f.name, value)
+
     def validate(self) -> StormParams:
         """Check every field; raise :class:`ParameterError` on the first bad one."""
         for f in dataclasses.fields(self):
@@ -413,7 +425,8 @@ def coerce(name: str, text: str) -> Any:
         if kind in ("float", float):
             return float(text)
     except ValueError:
-        raise ParameterError(name, text, f"must be a {kind}") from None
+        wanted = {"bool": "true or false", "int": "a whole number", "float": "a number"}
+        raise ParameterError(name, text, f"must be {wanted.get(str(kind), kind)}") from None
     return text
 
 

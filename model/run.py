@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .engines import ENGINES
+from .engines import ENGINES, check_size
 from .engines.base import Engine, RunResult
 from .errors import ParameterError
 from .graph_cache import cached_organisation
@@ -95,8 +95,6 @@ def simulate(
     if engine not in ENGINES:
         raise ParameterError("engine", engine, f"must be one of {', '.join(ENGINES)}")
     if engine == "mesa":
-        from .engines.mesa_engine import check_size
-
         check_size(params.n_users, params.horizon_min)
     derived_org_seed, sim_seq = streams(seed)
     t0 = time.perf_counter()

@@ -5,8 +5,24 @@ Mesa agent per user on a ``mesa.discrete_space.Network``. Both share the minute 
 :mod:`.base`, the transport, the recorder and the set-up, so they differ only in scheduling.
 """
 
+from ..errors import ParameterError
 from .base import Engine, RunResult
 
 ENGINES = ("fast", "mesa")
 
-__all__ = ["ENGINES", "Engine", "RunResult"]
+MAX_MESA_USERS = 200_000
+"""Largest organisation the Mesa engine accepts (a simulated day there takes about 40 min)."""
+
+
+def check_size(n_users: int, horizon_min: int) -> None:
+    """Refuse Mesa runs that would take hours (one Python agent per user); imports no Mesa."""
+    if n_users > MAX_MESA_USERS:
+        raise ParameterError(
+            "n_users",
+            n_users,
+            f"the mesa engine takes at most {MAX_MESA_USERS:,} users (about "
+            "2 h per simulated day at 840,000); use --engine fast",
+        )
+
+
+__all__ = ["ENGINES", "MAX_MESA_USERS", "Engine", "RunResult", "check_size"]

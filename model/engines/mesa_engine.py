@@ -13,24 +13,10 @@ import numpy as np
 from mesa.discrete_space import Network
 
 from ..agents import User
-from ..errors import ParameterError
 from ..states import Action
 from ..world import StormSetup
+from . import check_size
 from .base import Engine, MinuteChecks
-
-MAX_USERS = 200_000
-"""Largest organisation the Mesa engine accepts (a day there takes roughly half an hour)."""
-
-
-def check_size(n_users: int, horizon_min: int) -> None:
-    """Refuse runs that would take hours with one Python agent per user."""
-    if n_users > MAX_USERS:
-        raise ParameterError(
-            "n_users",
-            n_users,
-            f"the mesa engine takes at most {MAX_USERS:,} users (about "
-            "2 h per simulated day at 840,000); use --engine fast",
-        )
 
 
 class StormModel(mesa.Model):
