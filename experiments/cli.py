@@ -34,12 +34,17 @@ def main() -> None:
 
 def _register() -> None:
     from .bench import bench
+    from .calibrate_command import calibrate
     from .compare_command import compare
+    from .figures.command import figures
+    from .fit_command import fit
     from .params_command import params
     from .run_command import run
+    from .sensitivity_command import sensitivity
     from .sweep_command import sweep
 
-    for command in (run, bench, params, sweep, compare):
+    for command in (run, bench, params, sweep, compare, fit, calibrate, sensitivity,
+                    figures):
         main.add_command(command)
 
 
