@@ -15,17 +15,17 @@ $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,dask,abc]"
+	$(BIN)/pip install --quiet -e ".[test,dask,abc,notebooks]"
 	touch $@ $(VENV)/.run-installed
 
 ## The main job: the NHS 2016 storm at full scale (summary, figure and data in results/).
 run: $(VENV)/.run-installed
 	$(BIN)/replyall run
 
-## The whole test suite (lint included), as CI runs it.
+## The whole test suite (lint included), as CI runs it; notebooks run in fast mode.
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check model experiments tests
-	$(BIN)/pytest -n 2 --durations=15
+	REPLYALL_FAST=1 $(BIN)/pytest -n 2 --durations=15 --nbmake tests notebooks
 
 bench: $(VENV)/.run-installed
 	$(BIN)/replyall bench

@@ -104,7 +104,7 @@ def compare_spec(scenario: str, base_changes: dict[str, Any], policies: list[Pol
         "replicates": replicates,
         "common_seeds": True,
         "common_org": True,
-        "fixed": dict(base_changes),
+        "fixed": {k: v for k, v in base_changes.items() if k not in values},
         "design": {"kind": "points",
                    "parameters": {k: {"values": v} for k, v in values.items()}},
         "outputs": {"series": True, "series_every_min": series_every_min},

@@ -22,24 +22,44 @@ SNAPSHOT_MINUTES = (15, 30, 60, 120, 240)
 """Default moments (minutes after the first send) at which users' states are kept."""
 
 
-def graph_sample(org: Organisation, start: list[int], size: int = 300) -> np.ndarray:
-    """Up to ``size`` users reached breadth-first from ``start`` (sorted user ids)."""
+def graph_sample(org: Organisation, start: list[int], size: int = 300,
+                 per_user: int = 12) -> np.ndarray:
+    """Up to ``size`` users reached breadth-first from ``start`` (sorted user ids).
+
+    All starting users are taken first, then their neighbours layer by layer; each user
+    contributes at most ``per_user`` neighbours (its own teammates first, as users are
+    numbered by team), so one well-connected manager cannot fill the sample alone.
+    """
     seen: set[int] = set()
     queue: deque[int] = deque()
-    for s in start:
+    for s in start[:size]:
         if s not in seen:
             seen.add(s)
             queue.append(s)
     while queue and len(seen) < size:
         u = queue.popleft()
+        added = 0
         for v in org.indices[org.indptr[u]:org.indptr[u + 1]]:
             v = int(v)
             if v not in seen:
                 seen.add(v)
                 queue.append(v)
-                if len(seen) >= size:
+                added += 1
+                if len(seen) >= size or added >= per_user:
                     break
     return np.array(sorted(seen), dtype=np.int64)
+
+
+def earliest_repliers(result: RunResult, limit: int = 5) -> list[int]:
+    """Users in the REPLIED state at the earliest snapshot showing any, then later ones."""
+    order: list[int] = []
+    for _, states in sorted(result.snapshots.items()):
+        for u in np.flatnonzero(states == State.REPLIED):
+            if int(u) not in order:
+                order.append(int(u))
+        if len(order) >= limit:
+            break
+    return order[:limit]
 
 
 def snapshot_tables(result: RunResult, size: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -52,9 +72,7 @@ def snapshot_tables(result: RunResult, size: int = 300) -> tuple[pd.DataFrame, p
     if not result.snapshots:
         empty = pd.DataFrame(columns=["user", "team", "manager", "minute", "state"])
         return empty, pd.DataFrame(columns=["source", "target"])
-    last = result.snapshots[max(result.snapshots)]
-    replied = np.flatnonzero((last == State.REPLIED) | (result.final_state == State.REPLIED))
-    start = [int(u) for u in replied[:5]] or [result.setup.originator]
+    start = earliest_repliers(result) or [result.setup.originator]
     nodes = graph_sample(org, start, size)
     frames = []
     for minute, states in sorted(result.snapshots.items()):

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import mesa
 import numpy as np
+import pandas as pd
 from mesa.discrete_space import Network
 
 from ..agents import User
+from ..org import Organisation
+from ..parameters import StormParams
 from ..states import Action
 from ..world import StormSetup
 from . import check_size
@@ -53,10 +56,38 @@ class StormModel(mesa.Model):
         ]
         self.engine.start()
 
+    @classmethod
+    def from_params(cls, params: StormParams | None = None, *, seed: int = 0,
+                    org: Organisation | None = None) -> StormModel:
+        """A ready-to-step model from parameters and a seed, as ``simulate`` would build it.
+
+        For Jupyter and SolaraViz: ``model = StormModel.from_params(params, seed=1)`` then
+        ``model.step()`` (one minute) until ``model.running`` is False; the per-minute
+        observables so far are ``model.series()``.
+        """
+        from ..run import organisation, streams
+        from ..world import set_up
+
+        params = (params or StormParams()).validate()
+        check_size(params.n_users, params.horizon_min)
+        org_seed, sim_seq = streams(seed)
+        if org is None:
+            org, _ = organisation(params, org_seed, cache=False)
+        rng = np.random.default_rng(sim_seq)
+        return MesaEngine(set_up(params, org, rng), rng).model
+
     def step(self) -> None:
-        """Simulate one minute."""
+        """Simulate one minute; ``running`` turns False at the horizon."""
+        if self.minute >= self.params.horizon_min:
+            self.running = False
+            return
         self.engine.advance(self.minute)
         self.minute += 1
+        self.running = self.minute < self.params.horizon_min
+
+    def series(self) -> pd.DataFrame:
+        """The per-minute observables of the minutes simulated so far."""
+        return self.engine.recorder.frame().iloc[: self.minute]
 
     def release(self) -> None:
         """Free what Mesa keeps per model (agent ids, cell caches) once the run is over."""

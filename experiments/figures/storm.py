@@ -1,0 +1,212 @@
+"""Figures 1 and 7: one storm over time, beside what was reported in 2016.
+
+Both read a ``replyall run`` folder (``series.parquet``, ``summary.json``). Figure 1 also fits
+the forced SIR of :mod:`..sir_fit` to the reply-alls sent (a least-squares fit of a few
+seconds, deterministic: no simulation), and draws the 2016 observations of :mod:`..observed`
+with their reported ranges.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from .. import observed
+from ..sir_fit import fit_series, sir_cumulative
+from . import RUN_DIR, style
+
+BIN_MIN = 10  # minutes per bar of reply-alls
+SENDERS_BY_MIN = observed._minutes(11.5)  # "70 or 80 people had replied by 11:30" [R]
+CLEARED_MIN = observed._minutes(24 + 16.5)  # queues cleared 15 Nov 16:30 [R]
+
+
+def load_run(results: Path) -> tuple[pd.DataFrame, dict]:
+    """The series and summary of the NHS run under ``results``."""
+    folder = Path(results) / RUN_DIR
+    return (pd.read_parquet(folder / "series.parquet"),
+            json.loads((folder / "summary.json").read_text()))
+
+
+def _obs(key: str) -> observed.Observation:
+    return next(o for o in (*observed.TARGETS, *observed.CONTEXT) if o.key == key)
+
+
+def _cutoff(ax, summary: dict) -> None:
+    """The minute the list was disabled, as a dash-dot vertical line."""
+    cut = summary.get("cutoff_minute")
+    if cut is not None and math.isfinite(cut):
+        ax.axvline(cut / 60.0, color=style.CUTOFF_COLOUR, lw=0.8, ls="-.", zorder=1)
+
+
+def _scale_note(summary: dict) -> str:
+    n = summary.get("n_users", summary.get("list_size"))
+    return "" if n is None or n >= 840_000 else f" (sample: {n:,} users)"
+
+
+def sir_fit_curve(series: pd.DataFrame, stored: Path | None = None
+                  ) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Fit the forced SIR to the reply-alls sent, or read ``replyall fit``'s fit.
+
+    Returns the fit row, the bin starts (minutes) and the fitted reply-alls per ``BIN_MIN``
+    bin (empty when the fit has no parameters). The fit is ``replyall fit``'s when the run
+    folder has one (``stored``: its ``sir_fit.parquet``, the ``sent`` row), else made here
+    with the same defaults.
+    """
+    fit = None
+    if stored is not None and stored.exists():
+        rows = pd.read_parquet(stored)
+        rows = rows[rows["curve"] == "sent"] if "curve" in rows else rows
+        fit = rows.iloc[0].to_dict() if len(rows) else None
+    if fit is None:
+        fit = fit_series(series, curve="sent", form="incidence")
+    n_bins = len(series) // BIN_MIN
+    edges = np.arange(n_bins + 1, dtype=float) * BIN_MIN
+    if not np.isfinite(fit.get("beta", math.nan)):
+        return fit, edges[:-1], np.zeros(0)
+    cum = sir_cumulative(edges, fit["beta"], fit["gamma"], fit["S0"], fit["cutoff_min"], "sent")
+    return fit, edges[:-1], np.diff(cum)
+
+
+def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
+    """Draw figure 1: the storm against the 2016 reports.
+
+    Panels: (a) reply-alls sent per 10 min with the SIR fit; (b) reply-alls the list accepted,
+    cumulative, against the reported senders; (c) messages received per user against the
+    reported inbox counts.
+    """
+    series, summary = load_run(results)
+    stored_fit = Path(results) / RUN_DIR / "sir_fit.parquet"
+    fit, starts, fitted = sir_fit_curve(series, stored_fit)
+    show = 6.0  # hours shown in (a) and (b): the replying happens early
+    with style.styled():
+        fig = style.figure("two", 3.0)
+        ax_a, ax_b, ax_c = fig.subplots(1, 3)
+        hours = series["minute"].to_numpy() / 60.0
+        # (a) reply-alls sent per bin, stacked by kind, with the SIR fit
+        bins = series["minute"] // BIN_MIN
+        sent = series.groupby(bins)[["sent_remove", "sent_complain"]].sum()
+        x = (sent.index.to_numpy() * BIN_MIN) / 60.0
+        keep = x < show
+        width = BIN_MIN / 60.0
+        ax_a.bar(x[keep], sent["sent_remove"][keep], width=width, align="edge",
+                 color=style.REMOVE_COLOUR, lw=0, label='model: "remove me" sent')
+        ax_a.bar(x[keep], sent["sent_complain"][keep], width=width, align="edge",
+                 bottom=sent["sent_remove"][keep], color=style.COMPLAIN_COLOUR, lw=0,
+                 label='model: "stop replying all" sent')
+        if fitted.size:
+            label = f"SIR fit to reply-alls sent, $R_0$ = {fit['R0']:.3g}"
+            if np.isfinite(fit["R0_lo"]):
+                label += f" (95% CI {fit['R0_lo']:.3g}-{fit['R0_hi']:.3g})"
+            k = starts / 60.0 < show
+            ax_a.step(np.append(starts[k], starts[k][-1] + BIN_MIN) / 60.0,
+                      np.append(fitted[k], fitted[k][-1]), where="post",
+                      color=style.FIT_COLOUR, lw=1.0, label=label)
+        ax_a.set_xlim(0, show)
+        ax_a.set_ylabel(f"reply-alls sent per {BIN_MIN} min")
+        # (b) reply-alls accepted by the list, cumulative, vs reported senders
+        accepted = series["accepted"].cumsum().to_numpy() - 1  # the original is not a reply
+        k = hours <= show
+        ax_b.plot(hours[k], accepted[k], color=style.PALETTE[4],
+                  label="model: reply-alls delivered to the list")
+        o = _obs("senders")
+        ax_b.errorbar([SENDERS_BY_MIN / 60.0], [o.value],
+                      yerr=[[o.value - o.lo], [o.hi - o.value]], fmt="o",
+                      color=style.OBSERVED_COLOUR, capsize=2, ms=4,
+                      label='2016: "70 or 80 had replied" by 11:30, 80-220 in all [R/C]')
+        ax_b.set_xlim(0, show)
+        ax_b.set_ylim(0, max(o.hi, float(accepted.max())) * 1.1)
+        ax_b.set_ylabel("reply-alls delivered to the list\n(cumulative)")
+        # (c) messages received per user vs reported inbox counts
+        ax_c.plot(hours, series["received_per_user"], color=style.RECEIVED_COLOUR,
+                  label="model: messages received per user")
+        ax_c.plot(hours, series["read_per_user"], color=style.RECEIVED_COLOUR, ls="--",
+                  label="model: messages read per user")
+        final = _obs("messages_per_user")
+        ax_c.axhspan(final.lo, final.hi, color=style.OBSERVED_COLOUR, alpha=0.15, lw=0,
+                     label='2016: "approx 151" each [C] to 221 [D]')
+        inbox = [_obs("received_by_noon"), _obs("received_by_1430")]
+        ax_c.plot([o.minute / 60.0 for o in inbox], [o.value for o in inbox], "s",
+                  color=style.OBSERVED_COLOUR, ms=4, mfc="white", mew=1.0,
+                  label="2016: one inbox at 12:00 and 14:30 [C]")
+        ax_c.set_xlim(0, hours[-1] + 1.0 / 60.0)
+        ax_c.set_ylim(0, max(450.0, float(series["received_per_user"].max()) * 1.1))
+        ax_c.set_ylabel("messages per user (cumulative)")
+        for ax, letter in zip((ax_a, ax_b, ax_c), "abc", strict=True):
+            _cutoff(ax, summary)
+            ax.set_xlabel("hours after the first send (08:29)")
+            style.panel_label(ax, letter)
+            ax.grid(axis="y", lw=0.3, color="0.85")
+        _legend_below(fig, (ax_a, ax_b, ax_c), ncol=2)
+        fig.suptitle("Reply-all storm, NHSmail 14 Nov 2016: model and reports"
+                     + _scale_note(summary))
+        return style.save(fig, out_dir, stem)
+
+
+def _legend_below(fig, axes, ncol: int) -> None:
+    """One legend under the panels: every labelled artist once, then the cut-off line."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    handles.append(Line2D([], [], color=style.CUTOFF_COLOUR, ls="-.", lw=0.8))
+    labels.append("model: list disabled (cut-off)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False,
+               handlelength=1.8, columnspacing=1.5)
+
+
+def draw_transport(results: Path, out_dir: Path, stem: str) -> list[Path]:
+    """Draw figure 7: the transport against the 2016 reports.
+
+    Panels: (a) queued deliveries; (b) delivery delay of storm and ordinary mail; (c) share
+    of mail checks that fail.
+    """
+    series, summary = load_run(results)
+    hours = series["minute"].to_numpy() / 60.0
+    note = style.FONT_PT - 1.5
+    with style.styled():
+        fig = style.figure("two", 2.8)
+        ax_a, ax_b, ax_c = fig.subplots(1, 3, sharex=True)
+        backlog = series["backlog"].to_numpy()
+        unit, unit_label = (1e6, "millions") if backlog.max() >= 1e6 else (1e3, "thousands")
+        ax_a.plot(hours, backlog / unit, color=style.PALETTE[4], label="model: queued deliveries")
+        degrade = summary.get("degrade_backlog")
+        if degrade:
+            ax_a.axhline(degrade / unit, color="0.5", lw=0.7, ls=":")
+            ax_a.text(hours[-1], degrade / unit, "service degrades\nabove this backlog",
+                      ha="right", va="bottom", fontsize=note, color="0.4")
+        ax_a.set_ylabel(f"queued deliveries ({unit_label})")
+        ax_b.plot(hours, series["delay_min"] / 60.0, color=style.PALETTE[5],
+                  label="model: delay of storm messages")
+        ax_b.plot(hours, series["normal_delay_min"] / 60.0, color=style.PALETTE[0], ls="--",
+                  label="model: delay of ordinary mail")
+        delay = _obs("max_delay_min")
+        ax_b.axhline(delay.lo / 60.0, color=style.OBSERVED_COLOUR, lw=0.8, ls=":",
+                     label='2016: work email "delayed by at least three hours" [R]')
+        ax_b.set_ylabel("delivery delay (hours)")
+        ax_c.plot(hours, 100.0 * series["unable_fraction"], color=style.PALETTE[7],
+                  label="model: mail checks that fail")
+        ax_c.set_ylabel("mail checks that fail (%)")
+        ax_c.set_ylim(0, 100.0 * max(0.35, float(series["unable_fraction"].max()) * 1.25))
+        ax_c.text(0.97, 0.97, "2016: some users could not\nreach Outlook Web Access [R]",
+                  transform=ax_c.transAxes, ha="right", va="top", fontsize=note,
+                  color=style.OBSERVED_COLOUR)
+        for ax in (ax_a, ax_b):
+            ax.axvline(CLEARED_MIN / 60.0, color=style.OBSERVED_COLOUR, lw=0.8, ls="--",
+                       label="2016: queues cleared, 15 Nov 16:30 [R]")
+        for ax, letter in zip((ax_a, ax_b, ax_c), "abc", strict=True):
+            _cutoff(ax, summary)
+            ax.set_xlabel("hours after the first send (08:29)")
+            ax.set_xlim(0, hours[-1] + 1.0 / 60.0)
+            ax.set_ylim(bottom=0)
+            ax.grid(axis="y", lw=0.3, color="0.85")
+            style.panel_label(ax, letter)
+        _legend_below(fig, (ax_a, ax_b, ax_c), ncol=2)
+        fig.suptitle("The mail transport during the storm" + _scale_note(summary))
+        return style.save(fig, out_dir, stem)

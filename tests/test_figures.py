@@ -1,0 +1,106 @@
+"""`replyall figures`: every figure from the committed sample, reproducibly, or a clear refusal."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from replyall_storm.experiments.cli import main
+from replyall_storm.experiments.figures import FIGURES, RUN_DIR, SAMPLE_RESULTS
+
+STEMS = [f.stem for f in FIGURES]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """All seven figures built once from the sample, in this process."""
+    out = tmp_path_factory.mktemp("figures")
+    result = CliRunner().invoke(main, ["figures", "--sample", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_sample_builds_every_figure_as_pdf_and_png(built):
+    assert len(STEMS) == 7
+    for stem in STEMS:
+        for suffix, least in ((".pdf", 10_000), (".png", 30_000)):
+            path = built / f"{stem}{suffix}"
+            assert path.exists(), f"{path.name} missing"
+            assert path.stat().st_size > least, f"{path.name} is suspiciously small"
+    assert sorted(p.name for p in built.iterdir()) == sorted(
+        f"{s}{x}" for s in STEMS for x in (".pdf", ".png"))
+
+
+def test_pdf_embeds_truetype_fonts_and_no_dates(built):
+    pdf = (built / "fig1_storm.pdf").read_bytes()
+    assert b"/FontFile2" in pdf  # TrueType (pdf.fonttype 42), not Type 3
+    assert b"/Type3" not in pdf
+    assert b"CreationDate" not in pdf
+    png = (built / "fig1_storm.png").read_bytes()
+    assert b"Software" not in png[:4096]
+
+
+def test_a_second_build_in_a_new_process_is_byte_identical(built, tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "replyall_storm.experiments", "figures", "--sample",
+         "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    for stem in STEMS:
+        for suffix in (".pdf", ".png"):
+            first = (built / f"{stem}{suffix}").read_bytes()
+            second = (tmp_path / f"{stem}{suffix}").read_bytes()
+            assert first == second, f"{stem}{suffix} differs between two builds"
+
+
+def test_missing_results_name_the_command_and_write_nothing(tmp_path):
+    out = tmp_path / "figs"
+    result = CliRunner().invoke(main, ["figures", "--results", str(tmp_path / "none"),
+                                       "--out", str(out)])
+    assert result.exit_code == 2
+    text = result.output
+    assert "nothing written" in text
+    assert f"replyall run --out {tmp_path / 'none' / RUN_DIR}" in text
+    assert "replyall sweep experiments/specs/heatmap.toml" in text
+    assert "replyall compare" in text
+    assert "replyall calibrate" in text
+    assert "replyall sensitivity" in text
+    assert "replyall sweep experiments/specs/cutoff_sweep.toml" in text
+    lines = [ln for ln in text.splitlines() if " <- " in ln]
+    assert len(lines) == len({ln.split(" <- ")[0] for ln in lines}), "one line per missing file"
+    assert not out.exists()
+
+
+def test_only_builds_the_figures_whose_results_exist(tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(SAMPLE_RESULTS / RUN_DIR, results / RUN_DIR)
+    out = tmp_path / "figs"
+    refused = CliRunner().invoke(main, ["figures", "--results", str(results), "--out", str(out)])
+    assert refused.exit_code == 2
+    assert "fig2_heatmap" in refused.output and "fig1_storm" not in refused.output
+    ok = CliRunner().invoke(main, ["figures", "--results", str(results), "--out", str(out),
+                                   "--only", "graph"])
+    assert ok.exit_code == 0, ok.output
+    assert sorted(p.name for p in out.iterdir()) == ["fig6_graph.pdf", "fig6_graph.png"]
+
+
+def test_sample_and_results_together_are_refused(tmp_path):
+    result = CliRunner().invoke(main, ["figures", "--sample", "--results", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--sample" in result.output
+
+
+def test_sample_is_small_and_documented():
+    files = [p for p in SAMPLE_RESULTS.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 2_000_000
+    readme = (SAMPLE_RESULTS / "README.md").read_text()
+    for spec in ("specs/heatmap.toml", "specs/cutoff_sweep.toml", "specs/calibrate_nhs.toml",
+                 "specs/sensitivity.toml"):
+        assert spec in readme
+    assert not any(p.name in (".lock", "timings.parquet") or "parts" in p.parts for p in files)
