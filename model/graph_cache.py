@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParameterError
-from .org import MAX_USERS, MIN_USERS, Organisation, OrgSpec, _check_int, build_organisation
+from .org import MAX_USERS, MIN_USERS, Organisation, OrgSpec, _check_int
+from .org_generator import build_organisation
 
 CACHE_FORMAT = 1
 """Bump when the generator or the file layout changes, so old cache files are not reused."""

@@ -22,7 +22,8 @@ from .engines import ENGINES, check_size
 from .engines.base import Engine, RunResult
 from .errors import ParameterError
 from .graph_cache import cached_organisation
-from .org import Organisation, OrgSpec, build_organisation
+from .org import Organisation, OrgSpec
+from .org_generator import build_organisation
 from .parameters import StormParams
 from .world import set_up
 

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from replyall_storm.model.org import build_organisation
+from replyall_storm.model.org_generator import build_organisation
 from replyall_storm.model.parameters import StormParams
 from replyall_storm.model.run import simulate
 

@@ -7,10 +7,12 @@ import dataclasses
 import networkx as nx
 import numpy as np
 import pytest
+
 from replyall_storm.model import graph_cache
 from replyall_storm.model.errors import ParameterError
 from replyall_storm.model.graph_cache import cached_organisation, clear_cache
-from replyall_storm.model.org import Level, Organisation, OrgSpec, build_organisation
+from replyall_storm.model.org import Level, Organisation, OrgSpec
+from replyall_storm.model.org_generator import build_organisation
 
 ARRAYS = ("team", "department", "organisation", "region", "is_manager", "indptr", "indices")
 SPEC = OrgSpec()
