@@ -12,24 +12,45 @@ from replyall_storm.model.errors import ParameterError
 from .mitigation import POLICIES, compare_spec, format_table, get_policies, policy_table
 from .options import parse_settings
 
-CALIBRATED = Path("results") / "calibration" / "calibrated_params.json"
-"""Where ``replyall calibrate`` leaves its calibrated parameters (used when present)."""
+CALIBRATED = Path("results") / "calibrate-calibrate_nhs"
+"""Where ``replyall calibrate experiments/specs/calibrate_nhs.toml`` leaves its results."""
 
 
 def calibrated_changes(path: Path | None) -> tuple[dict, str]:
-    """Parameter overrides from a calibration (an explicit path, else the default if any)."""
+    """Parameter overrides from a calibration: its most probable accepted parameter set.
+
+    ``path`` is a calibration folder (its ``accepted.parquet``: the accepted set with the
+    largest ABC weight, a point inside the accepted region, unlike the marginal medians when
+    parameters lie on a ridge) or a JSON file of parameters. Without ``path``, the default
+    calibration folder is used if it exists, else the model's defaults.
+    """
+    import dataclasses
+
+    import pandas as pd
+
+    from replyall_storm.model.parameters import StormParams
+
     if path is None:
-        if not CALIBRATED.exists():
-            return {}, "model defaults (no calibration found at " + str(CALIBRATED) + ")"
+        if not (CALIBRATED / "accepted.parquet").exists():
+            return {}, f"model defaults (no calibration in {CALIBRATED})"
         path = CALIBRATED
+    path = Path(path)
+    fields = {f.name for f in dataclasses.fields(StormParams)}
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as err:
-        raise ParameterError(
-            "--calibrated", str(path), f"must be a readable JSON file ({err})"
-        ) from None
-    params = data.get("params", data)
-    return dict(params), f"calibrated parameters from {path}"
+        if path.is_dir():
+            accepted = pd.read_parquet(path / "accepted.parquet")
+            best = accepted.sort_values(["weight", "distance"], ascending=[False, True]).iloc[0]
+            params = {k: best[k].item() if hasattr(best[k], "item") else best[k]
+                      for k in accepted.columns if k in fields}
+        else:
+            data = json.loads(path.read_text())
+            params = dict(data.get("params", data))
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise ParameterError("--calibrated", str(path), "must be a calibration folder with "
+                             f"accepted.parquet or a JSON file of parameters ({err})") from None
+    shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in params.items())
+    return params, f"calibrated parameters from {path} ({shown})"
 
 
 @click.command()
@@ -42,8 +63,9 @@ def calibrated_changes(path: Path | None) -> tuple[dict, str]:
                    + "; ".join(p.name for p in POLICIES))
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Override a model parameter for every policy.")
-@click.option("--calibrated", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help=f"JSON of calibrated parameters (default: {CALIBRATED} if it exists).")
+@click.option("--calibrated", type=click.Path(path_type=Path), default=None,
+              help=f"Calibration folder or JSON of parameters (default: {CALIBRATED} if it "
+                   "exists).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Root random seed.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Output folder (default: results/compare-SCENARIO).")
