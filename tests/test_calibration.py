@@ -1,0 +1,179 @@
+"""ABC calibration (experiments/calibration.py, observed.py, calibrate_command.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from replyall_storm.experiments.calibration import (
+    Prior,
+    apmc,
+    load_calibration,
+    posterior_summary,
+    sweep_simulator,
+    weighted_quantile,
+)
+from replyall_storm.experiments.cli import main
+from replyall_storm.experiments.observed import TARGETS, Observation, distance, synthetic_targets
+from replyall_storm.experiments.sweep import run_sweep
+from replyall_storm.model.scenarios import get_scenario
+
+QUICK_TOML = """
+name = "qsmall"
+scenario = "small"
+root_seed = 5
+common_org = true
+[fixed]
+n_users = 1000
+horizon_min = 240
+[design]
+kind = "lhs"
+n = 12
+[design.parameters.remove_rate]
+low = 5e-4
+high = 5e-3
+log = true
+[design.parameters.cutoff_min]
+low = 30.0
+high = 90.0
+"""
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLYALL_CACHE", str(tmp_path / "cache"))
+
+
+def test_distance_is_zero_inside_ranges_and_counts_uncertainties_outside():
+    o = Observation("x", 100.0, 200.0, 150.0, "R", "", "test", sigma=0.5)
+    assert o.miss(150.0) == 0 and o.miss(100.0) == 0 and o.miss(200.0) == 0
+    assert math.isclose(o.miss(200.0 * math.exp(0.5)), 1.0)
+    assert math.isclose(o.miss(100.0 * math.exp(-1.0)), 2.0)
+    assert np.isinf(o.miss(np.nan))
+    summ = pd.DataFrame({o.key: [150.0, 200.0 * math.exp(1.0), np.nan]})
+    d = distance(summ, (o,))
+    assert d[0] == 0 and math.isclose(d[1], 2.0) and d[2] == 10.0  # NaN capped
+    assert {t.tag[0] for t in TARGETS} <= {"R", "C", "D"}
+    for t in TARGETS:
+        assert t.lo <= t.value <= t.hi and t.scale > 0
+
+
+def test_prior_round_trip_and_weighted_quantile():
+    cal = load_calibration(_dict_spec())
+    prior = Prior.from_spec(cal.spec)
+    u = np.random.default_rng(0).random((5, 2))
+    back = prior.to_unit(pd.DataFrame(prior.from_unit(u)))
+    assert np.allclose(back, u)
+    x, w = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 0.0, 1.0, 0.0])
+    assert weighted_quantile(x, w + 1e-12, 0.5) == pytest.approx(3.0, abs=1e-6)
+
+
+def test_apmc_concentrates_on_an_analytic_problem():
+    prior = Prior(("a", "b"), np.array([0.0, 0.0]), np.array([1.0, 1.0]),
+                  np.array([False, False]))
+    obs = (Observation("y1", 0.95, 1.05, 1.0, "D", "", "t", sigma=0.05),
+           Observation("y2", 0.28, 0.32, 0.3, "D", "", "t", sigma=0.05))
+    rng = np.random.default_rng(1)
+
+    def simulate(g, points):
+        pts = pd.DataFrame(points if points is not None else
+                           prior.from_unit(rng.random((60, 2))))
+        pts.insert(0, "point", range(len(pts)))
+        summ = pd.DataFrame({"point": pts["point"], "y1": pts["a"] + pts["b"] + 0.5,
+                             "y2": pts["a"] - pts["b"] + 0.3 + rng.normal(0, 0.01, len(pts))})
+        return pts, summ
+
+    res = apmc(prior, simulate, obs, n=60, generations=6, seed=3)
+    post, corr = posterior_summary(res["particles"], prior)
+    eps = res["generations"]["epsilon"].to_numpy()
+    assert np.all(np.diff(eps) <= 1e-12) and eps[-1] < eps[0]
+    for name, truth in (("a", 0.25), ("b", 0.25)):
+        row = post.set_index("parameter").loc[name]
+        assert row["lo"] <= truth <= row["hi"] and row["hi"] - row["lo"] < 0.3
+    assert res["particles"]["weight"].sum() == pytest.approx(1.0)
+
+
+def _dict_spec(**design):
+    return {"name": "synth", "scenario": "small", "root_seed": 7, "common_org": True,
+            "fixed": {"horizon_min": 240},
+            "design": {"kind": "lhs", "n": 40, "parameters": {
+                "remove_rate": {"low": 2.5e-4, "high": 1.6e-2, "log": True},
+                "complain_rate": {"low": 2.5e-4, "high": 1.6e-2, "log": True}}, **design}}
+
+
+def test_builtin_abc_through_sweeps_contains_the_truth(tmp_path):
+    """Known small-scenario parameters as observations: the accepted region holds them."""
+    base = get_scenario("small").params()
+    truth = {"remove_rate": base.remove_rate, "complain_rate": base.complain_rate}
+    cal = load_calibration(_dict_spec())
+    twin = {**_dict_spec(), "name": "truth", "replicates": 8, "outputs": {"series": False},
+            "design": {"kind": "points", "parameters": {k: {"values": [v]}
+                                                        for k, v in truth.items()}}}
+    runs = run_sweep(twin, tmp_path / "truth", workers=1, progress=False).runs
+    keys = ("messages_per_user", "remove_me_sent", "complaints_sent")
+    obs = synthetic_targets(runs[list(keys)].median().to_dict(), keys, rel=0.25, sigma=0.1)
+    prior = Prior.from_spec(cal.spec)
+    res = apmc(prior, sweep_simulator(cal.spec, tmp_path / "abc", workers=1, progress=False),
+               obs, n=40, generations=4, seed=7)
+    post = posterior_summary(res["particles"], prior)[0].set_index("parameter")
+    for name, value in truth.items():  # inside the 90 % interval, which is narrower than the prior
+        lo, hi = post.loc[name, "lo"], post.loc[name, "hi"]
+        assert lo <= value <= hi, (name, lo, value, hi)
+        assert np.log10(hi / lo) < 0.6 * np.log10(64), (name, lo, hi)
+    assert (tmp_path / "abc" / "gen-00" / "runs.parquet").exists()
+    assert len(res["generations"]) >= 2
+
+
+def test_quick_calibration_end_to_end_and_resumes_bit_for_bit(tmp_path):
+    spec = tmp_path / "q.toml"
+    spec.write_text(QUICK_TOML)
+    out = tmp_path / "out"
+    args = ["calibrate", str(spec), "--quick", "--out", str(out), "--workers", "1",
+            "--no-progress"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    for name in ("accepted.parquet", "particles.parquet", "posterior.parquet",
+                 "correlation.parquet", "sir_fit.parquet", "predictive_series.parquet",
+                 "predictive.png", "summary.json", "observations.parquet"):
+        assert (out / name).exists(), name
+    post = pd.read_parquet(out / "posterior.parquet")
+    assert list(post["parameter"]) == ["remove_rate", "cutoff_min"]
+    assert (post["lo"] <= post["median"]).all() and (post["median"] <= post["hi"]).all()
+    assert "remove_rate" in first.output and "time:" in first.output
+    accepted = pd.read_parquet(out / "accepted.parquet")
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    pd.testing.assert_frame_equal(accepted, pd.read_parquet(out / "accepted.parquet"))
+
+
+@pytest.mark.parametrize("edit, where", [
+    (('kind = "lhs"', 'kind = "grid"'), "design"),
+    (("[design.parameters.cutoff_min]", "[design.parameters.no_such_param]"), "no_such_param"),
+    (("n = 12", "n = 12\n[abc]\nalpha = 2.0"), "abc.alpha"),
+    (("n = 12", "n = 12\n[abc]\ntargets = ['nope']"), "abc.targets"),
+])
+def test_bad_spec_exits_2_and_writes_nothing(tmp_path, edit, where):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(QUICK_TOML.replace(*edit))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["calibrate", str(spec), "--out", str(out)])
+    assert res.exit_code == 2
+    assert where in res.output and res.output.strip().count("\n") == 0
+    assert not out.exists()
+
+
+def test_pyabc_backend_small(tmp_path):
+    pytest.importorskip("pyabc", reason="pyabc (extra `abc`) is not installed")
+    from replyall_storm.experiments.abc_backend import run_pyabc
+
+    cal = load_calibration(_dict_spec(n=12), generations=2, backend="pyabc")
+    res = run_pyabc(cal, tmp_path, n=12, alpha=0.5, generations=2, min_acceptance=0.05)
+    parts = res["particles"]
+    assert len(parts) == 6 and parts["weight"].sum() == pytest.approx(1.0)
+    for name in ("remove_rate", "complain_rate"):
+        assert parts[name].between(2.5e-4, 1.6e-2).all()
+    assert (tmp_path / "pyabc.db").exists() and len(res["generations"]) == 2
