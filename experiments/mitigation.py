@@ -56,7 +56,7 @@ POLICIES: tuple[Policy, ...] = (
 """The policies ``replyall compare`` runs by default; all but the first keep the cut-off."""
 
 METRICS = {
-    "messages_per_user": "messages received per user",
+    "messages_per_user_eventual": "messages per user (eventually received)",
     "senders": "reply-all senders",
     "deliveries": "deliveries",
     "peak_backlog": "peak backlog",

@@ -14,7 +14,7 @@ import seaborn as sns  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 PANELS = (
-    ("messages_per_user", "messages received per user"),
+    ("messages_per_user_eventual", "messages per user\n(eventually received)"),
     ("senders", "reply-all senders"),
     ("service_restored_h", "hours until normal service"),
 )
