@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from replyall_storm.model.engines import ENGINES
+from replyall_storm.model.engines import ENGINES, check_size
 from replyall_storm.model.errors import ParameterError
 from replyall_storm.model.run import simulate
 
@@ -81,6 +81,10 @@ def run(
     params = resolve_params(scenario, users, hours, settings)
     if seed < 0:
         raise ParameterError("--seed", seed, "must be a non-negative integer")
+    if engine not in ENGINES:
+        raise ParameterError("engine", engine, f"must be one of {', '.join(ENGINES)}")
+    if engine == "mesa":
+        check_size(params.n_users, params.horizon_min)
     out_dir = out_dir or Path("results") / f"run-{scenario}-seed{seed}"
     click.echo(
         f"{scenario}: {params.n_users:,} users, {params.list_level} list, "

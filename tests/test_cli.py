@@ -1,0 +1,47 @@
+"""The `replyall run` command: outputs, and bad input as one line with exit code 2."""
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from replyall_storm.experiments.cli import main
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--set", "mute_rate=1.5"], "mute_rate=1.5: must be in [0, 1]"),
+    (["--set", "remove_rate=-1e-5"], "remove_rate=-1e-05: must be in [0, 1]"),
+    (["--set", "capacity_per_min=0"], "capacity_per_min=0.0: must be in (0,"),
+    (["--set", "nonsense=3"], "nonsense='3': unknown parameter"),
+    (["--set", "oops"], "--set='oops': must look like NAME=VALUE"),
+    (["--scenario", "atlantis"], "scenario='atlantis': must be one of nhs2016, small, trust"),
+    (["--engine", "gpu"], "engine='gpu': must be one of fast, mesa"),
+    (["--engine", "mesa"], "n_users=840000: the mesa engine takes at most 200,000 users"),
+    (["--users", "50"], "n_users=50: must be in [100, 1,000,000]"),
+    (["--hours", "0"], "--hours=0.0: must be > 0"),
+    (["--set", "sp_threshold=30"], "sp_threshold=30: must be in [5, 20]"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragment):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--out", str(out), "--no-progress", *args])
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert not out.exists()
+
+
+def test_run_writes_series_summary_figure_and_graph_sample(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["run", "--scenario", "small", "--hours", "4", "--seed",
+                                       "2", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    series = pd.read_parquet(out / "series.parquet")
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(series) == 240 and summary["n_users"] == 2_000 and summary["seed"] == "2"
+    assert summary["messages_per_user"] == series["received_per_user"].iloc[-1]
+    assert (out / "storm.png").stat().st_size > 10_000
+    states = pd.read_parquet(out / "snapshots.parquet")
+    assert set(states["minute"]) == {15, 30, 60, 120} and states["user"].nunique() == 300
+    assert len(pd.read_parquet(out / "graph_sample.parquet")) > 0
+    assert "messages received per user" in result.output
