@@ -66,6 +66,8 @@ def calibrated_changes(path: Path | None) -> tuple[dict, str]:
 @click.option("--calibrated", type=click.Path(path_type=Path), default=None,
               help=f"Calibration folder or JSON of parameters (default: {CALIBRATED} if it "
                    "exists).")
+@click.option("--uncalibrated", is_flag=True,
+              help="Use the scenario's defaults even if a calibration exists.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Root random seed.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Output folder (default: results/compare-SCENARIO).")
@@ -73,7 +75,7 @@ def calibrated_changes(path: Path | None) -> tuple[dict, str]:
 @click.option("--workers", type=int, default=None, help="Local worker processes.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def compare(scenario: str, users: int | None, replicates: int, policies: tuple[str, ...],
-            settings: tuple[str, ...], calibrated: Path | None, seed: int,
+            settings: tuple[str, ...], calibrated: Path | None, uncalibrated: bool, seed: int,
             out_dir: Path | None, scheduler: str | None, workers: int | None,
             no_progress: bool) -> None:
     """Run a scenario under each mitigation policy and under none; print and save a table.
@@ -90,7 +92,12 @@ def compare(scenario: str, users: int | None, replicates: int, policies: tuple[s
     if seed < 0:
         raise ParameterError("--seed", seed, "must be a non-negative integer")
     chosen = get_policies(list(policies))
-    base_changes, source = calibrated_changes(calibrated)
+    if uncalibrated and calibrated is not None:
+        raise ParameterError("--uncalibrated", True, "cannot be combined with --calibrated")
+    if uncalibrated:
+        base_changes, source = {}, "the scenario's default parameters (--uncalibrated)"
+    else:
+        base_changes, source = calibrated_changes(calibrated)
     base_changes.update(parse_settings(settings))
     if users is not None:
         base_changes["n_users"] = users
