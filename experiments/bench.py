@@ -11,7 +11,6 @@ and imports ("start-up"), building or loading the graph, and simulating.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import platform
 import tempfile
@@ -200,10 +199,10 @@ def bench(
     if json_path:
         write_json(
             {
-                "nhs_cold": json.dumps(cold),
-                "nhs_cached": json.dumps(warm),
-                "fast": json.dumps(fast),
-                "mesa": json.dumps(mesa_),
+                "nhs_cold": cold,
+                "nhs_cached": warm,
+                "fast": fast,
+                "mesa": mesa_,
                 "speedup": speedup,
             },
             json_path,

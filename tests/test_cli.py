@@ -45,3 +45,22 @@ def test_run_writes_series_summary_figure_and_graph_sample(tmp_path):
     assert set(states["minute"]) == {15, 30, 60, 120} and states["user"].nunique() == 300
     assert len(pd.read_parquet(out / "graph_sample.parquet")) > 0
     assert "messages received per user" in result.output
+
+
+def test_bench_runs_every_measurement_and_writes_its_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["bench", "--users", "2000", "--hours", "2",
+                                       "--speed-users", "1000", "--mesa-minutes", "2",
+                                       "--fast-minutes", "10", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    for key in ("nhs_cold", "nhs_cached"):
+        assert figures[key]["peak_mb"] > 0 and figures[key]["sim_s"] > 0
+    assert figures["nhs_cold"]["graph_cached"] is False
+    assert figures["nhs_cached"]["graph_cached"] is True
+    assert figures["speedup"] > 0 and "speed-up of the fast engine" in result.output
+
+
+def test_bench_refuses_bad_sizes():
+    result = CliRunner().invoke(main, ["bench", "--users", "10"])
+    assert result.exit_code == 2 and "--users=10: must be at least 100" in result.output
