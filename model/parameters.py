@@ -222,6 +222,24 @@ class StormParams:
         "clear [R/D].",
         lo_open=True,
     )
+    n_databases: int = _p(
+        1,
+        "databases",
+        1,
+        100_000,
+        "Mailbox databases the list's members live on, each with its own queue and its share "
+        "of the capacity; members are spread over them at random. 1 = one FIFO for the "
+        "whole list [A].",
+    )
+    capacity_spread: float = _p(
+        0.0,
+        "log-sd",
+        0.0,
+        3.0,
+        "Spread of delivery speed per member between databases: sd of its log; "
+        "0 = every inbox fills at the same pace. With a spread some inboxes are hours "
+        "behind others, as the 2016 inbox counts (123 by noon, 411 by 14:30) show [A].",
+    )
     degrade_backlog: float = _p(
         20e6,
         "deliveries",
