@@ -75,7 +75,7 @@ class Transport:
         self.capacities = database_capacities(self.sizes, params)  # deliveries / min
         self.streams = np.zeros(k, dtype=np.int64)  # T_k: deliveries made or purged
         self.purged_k = np.zeros(k, dtype=np.int64)  # deliveries dropped by purges
-        self._purges: list[tuple[np.ndarray, np.ndarray]] = []  # purged intervals [a_k, b_k)
+        self.purge_log: list[tuple[int, np.ndarray, np.ndarray]] = []  # (minute, a_k, b_k)
         self._carry = np.zeros(k)  # fractional capacity carried to the next minute
         self._thresholds = params.degrade_backlog * (self.sizes / L)  # per-database degrade
         self.list_active = True
@@ -164,7 +164,7 @@ class Transport:
         size = self.sizes[k]
         j = position - self.starts[k]
         count = (self.streams[k] - j + size - 1) // size
-        for a, b in self._purges:
+        for _, a, b in self.purge_log:
             count = count - ((b[k] - j + size - 1) // size - (a[k] - j + size - 1) // size)
         return count
 
@@ -174,14 +174,18 @@ class Transport:
         self.list_active = False
         self.cut_minute = float(minute)
         if purge:
-            self.purge()
+            self.purge(minute)
 
-    def purge(self) -> int:
-        """Drop every queued delivery on every database; returns how many were dropped."""
+    def purge(self, minute: int = -1) -> int:
+        """Drop every queued delivery on every database at ``minute``; how many were dropped.
+
+        Each database's purged stream interval ``[a_k, b_k)`` is logged with the minute, so
+        that members' counts (and :mod:`.inboxes`) exclude it from then on.
+        """
         end = self.accepted * self.sizes
         dropped = end - self.streams
         if dropped.sum() > 0:
-            self._purges.append((self.streams.copy(), end))
+            self.purge_log.append((int(minute), self.streams.copy(), end))
             self.purged_k += dropped
             self.streams = end.copy()
         return int(dropped.sum())
