@@ -92,8 +92,11 @@ class TransportRecord:
         return total
 
     def delays(self, minute: int) -> np.ndarray:
-        """Each database's delay at the end of ``minute`` (minutes): age of its oldest message
-        not yet delivered to all its members, 0 when its queue is empty."""
+        """Each database's delay at the end of ``minute`` (minutes).
+
+        The age of its oldest message not yet delivered to all its members; 0 when its
+        queue is empty.
+        """
         accepted = int(np.searchsorted(self.send_minutes, minute, side="right"))
         stream = self.streams[minute]
         busy = accepted * self.sizes > stream
