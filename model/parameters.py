@@ -211,6 +211,44 @@ class StormParams:
         1.0,
         "Multiplier on reply hazards when the audience size is visible [A].",
     )
+    # --- what a user perceives: three mechanisms (off by default; model/decision.py) -----
+    bystander_exponent: float = _p(
+        0.0,
+        "exponent",
+        0.0,
+        3.0,
+        "Diffusion of responsibility: reply hazards times (perceived audience / "
+        "hidden_audience_size) ** -exponent; the perceived audience is the list size when "
+        "visible. 0 = off. Darley and Latane 1968; for e-mail requests Barron and Yechiam "
+        "2002 [R: the effect; A: its size].",
+    )
+    hidden_audience_size: float = _p(
+        5.0,
+        "recipients",
+        1.0,
+        1e6,
+        "Audience a reader perceives when the list hides its size: the few addresses "
+        "shown; in 2016 recipients 'could see only a few addresses' [R/A].",
+    )
+    relevance_boost: float = _p(
+        1.0,
+        "factor per level",
+        1.0,
+        1e3,
+        "Relevance through the organisation: a message from a sender sharing the reader's "
+        "region counts this many times one from elsewhere in the directory, organisation "
+        "x^2, department x^3, team x^4. 1 = off [A].",
+    )
+    attention_span: float = _p(
+        _INF,
+        "messages",
+        0.0,
+        _INF,
+        "Limited attention: a reader with n unread messages attends to each with "
+        "probability 1 / (1 + n / span), skimming long threads. inf = off. Weng et al. "
+        "2012; Hodas and Lerman 2012 [A].",
+        lo_open=True,
+    )
     # --- transport and administrators ---------------------------------------------------
     capacity_per_min: float = _p(
         120_000.0,

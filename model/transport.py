@@ -85,6 +85,7 @@ class Transport:
         self.admission = Admission(params, L)
         self.send_minutes: list[int] = []  # minute each accepted message was sent
         self.kinds: list[int] = []  # Action code of each accepted message (0: the original)
+        self.senders: list[int] = []  # user who sent each accepted message (-1: unknown)
         self.cut_minute: float = math.nan
 
     # --- state ---------------------------------------------------------------------------
@@ -190,10 +191,11 @@ class Transport:
             self.streams = end.copy()
         return int(dropped.sum())
 
-    def submit(self, n_messages: int, minute: int, kind: int = 0) -> int:
-        """Offer ``n_messages`` messages of ``kind`` sent at ``minute``; how many were accepted.
+    def submit(self, n_messages: int, minute: int, kind: int = 0, sender: int = -1) -> int:
+        """Offer ``n_messages`` messages of ``kind`` from ``sender`` sent at ``minute``.
 
-        Refused ones (the list is disabled) bounce back to their senders.
+        Returns how many were accepted; refused ones (the list is disabled) bounce back to
+        their senders. The original message is ``submit(1, 0, sender=originator)``.
         """
         if not self.list_active:
             self.bounced += n_messages
@@ -201,6 +203,7 @@ class Transport:
         self.accepted += n_messages
         self.send_minutes.extend([minute] * n_messages)
         self.kinds.extend([kind] * n_messages)
+        self.senders.extend([sender] * n_messages)
         return n_messages
 
     def offer(self, senders: np.ndarray, minute: int, kinds: np.ndarray | None = None
@@ -231,6 +234,7 @@ class Transport:
             self.send_minutes.extend([minute] * n)
             self.kinds.extend((np.zeros(n, np.int64) if kinds is None
                                else np.asarray(kinds)[accepted]).tolist())
+            self.senders.extend(np.asarray(senders)[accepted].tolist())
         self.bounced += len(senders) - n
         return accepted
 
