@@ -1,4 +1,4 @@
-"""``replyall bench``: wall time, peak memory and engine speed-up, measured and printed.
+"""Benchmarks (``replyall bench``): wall time, peak memory and the engines' speed-up, measured.
 
 Each measurement runs in a fresh process (so peak memory is that job's alone and no cache in
 memory helps): the full NHS scenario (840,000 users, the first 24 simulated hours at
@@ -12,16 +12,12 @@ and imports ("start-up"), building or loading the graph, and simulating.
 from __future__ import annotations
 
 import multiprocessing as mp
-import platform
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
-import click
-
-from .io import write_json
+from replyall_storm.model.errors import ParameterError
 
 
 def _peak_rss_mb() -> float:
@@ -97,113 +93,39 @@ def _in_child(fn, *args) -> dict[str, Any]:
     return out
 
 
-@click.command()
-@click.option(
-    "--users",
-    type=int,
-    default=840_000,
-    show_default=True,
-    help="Users in the full-scale scenario.",
-)
-@click.option(
-    "--hours",
-    type=float,
-    default=24.0,
-    show_default=True,
-    help="Simulated hours of the full-scale scenario.",
-)
-@click.option(
-    "--speed-users",
-    type=int,
-    default=100_000,
-    show_default=True,
-    help="Users for the engine speed-up comparison.",
-)
-@click.option(
-    "--mesa-minutes",
-    type=int,
-    default=5,
-    show_default=True,
-    help="Simulated minutes for the Mesa side of the speed-up.",
-)
-@click.option(
-    "--fast-minutes",
-    type=int,
-    default=120,
-    show_default=True,
-    help="Simulated minutes for the fast side of the speed-up.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the figures to this JSON file.",
-)
-def bench(
-    users: int,
-    hours: float,
-    speed_users: int,
-    mesa_minutes: int,
-    fast_minutes: int,
-    seed: int,
-    json_path: Path | None,
-) -> None:
-    """Measure the full NHS day (cold and cached graph) and the fast/Mesa speed-up."""
-    from replyall_storm.model.errors import ParameterError
-
-    for name, value, lo in (
-        ("--users", users, 100),
-        ("--speed-users", speed_users, 100),
-        ("--mesa-minutes", mesa_minutes, 1),
-        ("--fast-minutes", fast_minutes, 1),
-    ):
+def check_sizes(users: int, hours: float, speed_users: int, mesa_minutes: int,
+                fast_minutes: int) -> int:
+    """The simulated minutes of the full-scale run; ParameterError for sizes too small."""
+    for name, value, lo in (("--users", users, 100), ("--speed-users", speed_users, 100),
+                            ("--mesa-minutes", mesa_minutes, 1),
+                            ("--fast-minutes", fast_minutes, 1)):
         if value < lo:
             raise ParameterError(name, value, f"must be at least {lo}")
     minutes = int(round(hours * 60))
     if minutes < 1:
         raise ParameterError("--hours", hours, "must be > 0 (hours)")
-    click.echo(
-        f"machine: {platform.processor() or platform.machine()}, "
-        f"{mp.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    return minutes
+
+
+def measure(users: int = 840_000, hours: float = 24.0, speed_users: int = 100_000,
+            mesa_minutes: int = 5, fast_minutes: int = 120, seed: int = 0) -> dict[str, Any]:
+    """Run every measurement, each in a fresh process; return the figures.
+
+    Returns ``nhs_cold`` and ``nhs_cached`` (the NHS scenario with the graph built, then from
+    the cache: ``wall_s``, ``startup_s``, ``graph_s``, ``sim_s``, ``peak_mb``, ...), ``fast``
+    and ``mesa`` (seconds per agent-minute) and ``speedup`` (Mesa over fast, per
+    agent-minute).
+
+    Raises:
+        ParameterError: a size too small to measure (one line naming the option).
+    """
+    minutes = check_sizes(users, hours, speed_users, mesa_minutes, fast_minutes)
     with tempfile.TemporaryDirectory(prefix="replyall-bench-") as cache:
         cold = _in_child(nhs_day, cache, users, minutes, seed)
         warm = _in_child(nhs_day, cache, users, minutes, seed)
         fast = _in_child(engine_speed, "fast", speed_users, fast_minutes, seed, cache)
         mesa_ = _in_child(engine_speed, "mesa", speed_users, mesa_minutes, seed, cache)
-    click.echo(
-        f"\nNHS scenario: {users:,} users, {hours:g} simulated hours, 1-minute steps, fast engine"
-    )
-    click.echo(f"  {'':<14}{'wall':>9}{'start-up':>10}{'graph':>9}{'simulate':>10}{'peak RSS':>11}")
-    for label, r in (("cold graph", cold), ("cached graph", warm)):
+    for r in (cold, warm):
         r["startup_s"] = r["wall_s"] - r["graph_s"] - r["sim_s"]
-        click.echo(
-            f"  {label:<14}{r['wall_s']:>8.1f}s{r['startup_s']:>9.1f}s"
-            f"{r['graph_s']:>8.1f}s{r['sim_s']:>9.1f}s{r['peak_mb']:>8.0f} MB"
-        )
-    click.echo(
-        f"  messages received per user: {cold['messages_per_user']:.1f}; "
-        f"mail checks simulated: {cold['checks']:,}"
-    )
-    speedup = mesa_["per_agent_minute_s"] / fast["per_agent_minute_s"]
-    click.echo(f"\nEngine speed at {speed_users:,} users (NHS scenario, from the first send)")
-    for r in (fast, mesa_):
-        click.echo(
-            f"  {r['engine']:<5} {r['minutes']:>4} min simulated in {r['step_s']:7.2f} s "
-            f"(set-up {r['setup_s']:5.1f} s): "
-            f"{r['per_agent_minute_s'] * 1e9:9.1f} ns per agent-minute"
-        )
-    click.echo(f"  speed-up of the fast engine: {speedup:,.0f}x per agent-minute")
-    if json_path:
-        write_json(
-            {
-                "nhs_cold": cold,
-                "nhs_cached": warm,
-                "fast": fast,
-                "mesa": mesa_,
-                "speedup": speedup,
-            },
-            json_path,
-        )
+    return {"nhs_cold": cold, "nhs_cached": warm, "fast": fast, "mesa": mesa_,
+            "speedup": mesa_["per_agent_minute_s"] / fast["per_agent_minute_s"]}

@@ -67,11 +67,11 @@ def test_missing_results_name_the_command_and_write_nothing(tmp_path):
     text = result.output
     assert "nothing written" in text
     assert f"replyall run --out {tmp_path / 'none' / RUN_DIR}" in text
-    assert "replyall sweep experiments/specs/heatmap.toml" in text
+    assert "replyall sweep heatmap --out" in text
     assert "replyall compare" in text
     assert "replyall calibrate" in text
     assert "replyall sensitivity" in text
-    assert "replyall sweep experiments/specs/cutoff_sweep.toml" in text
+    assert "replyall sweep cutoff_sweep --out" in text
     lines = [ln for ln in text.splitlines() if " <- " in ln]
     assert len(lines) == len({ln.split(" <- ")[0] for ln in lines}), "one line per missing file"
     assert not out.exists()

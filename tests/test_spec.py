@@ -1,4 +1,4 @@
-"""Sweep specs (experiments/spec.py): one-line errors naming the key, designs, seeds."""
+"""Sweep specs (experiments/sweeps/spec.py, validate.py): one-line errors, designs, seeds."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from replyall_storm.experiments.cli import main
-from replyall_storm.experiments.spec import load_spec, parse_spec
 from replyall_storm.experiments.sweep import thin
+from replyall_storm.experiments.sweeps import load_spec, parse_spec
 from replyall_storm.model.errors import ParameterError
 
 SPECS = Path(__file__).resolve().parents[1] / "experiments" / "specs"
@@ -140,15 +140,15 @@ def test_sampled_designs_are_in_range_deterministic_and_typed(kind):
 def test_seeds_depend_only_on_point_and_replicate():
     s = parse_spec(BASE)
     tasks = s.tasks(s.points())
-    assert [t["run_id"] for t in tasks] == list(range(12))
-    assert tasks[5]["spawn_key"] == (2, 1) and tasks[5]["entropy"] == 7
-    assert tasks[5]["changes"] == {"n_users": 500, "horizon_min": 120, "remove_rate": 1e-3,
-                                   "cutoff_min": 90.0}
+    assert [t.run_id for t in tasks] == list(range(12))
+    assert tasks[5].spawn_key == (2, 1) and tasks[5].entropy == 7
+    assert tasks[5].changes == {"n_users": 500, "horizon_min": 120, "remove_rate": 1e-3,
+                                "cutoff_min": 90.0}
     common = parse_spec({**BASE, "common_seeds": True, "common_org": True})
     ctasks = common.tasks(common.points())
-    assert {t["spawn_key"] for t in ctasks} == {(0, 0), (0, 1)}
-    assert ctasks[0]["org_seed"] == common.org_seed() is not None and ctasks[0]["cache"]
-    assert tasks[0]["org_seed"] is None and not tasks[0]["cache"]
+    assert {t.spawn_key for t in ctasks} == {(0, 0), (0, 1)}
+    assert ctasks[0].org_seed == common.org_seed() is not None and ctasks[0].cache
+    assert tasks[0].org_seed is None and not tasks[0].cache
 
 
 def test_thin_sums_counts_and_keeps_levels_at_window_end():

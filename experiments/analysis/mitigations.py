@@ -2,7 +2,8 @@
 
 A policy is a set of parameter overrides (``model/policies.py`` and ``StormParams`` hold the
 mechanisms and their real settings). :func:`compare_policies` runs the scenario under every
-policy through the sweep machinery (``run_sweep``: local or Dask, resumable, progress), with
+policy through the sweep machinery (:func:`compare_spec` + ``run_sweep``: local or Dask,
+resumable, progress), with
 the same random streams for every policy (common random numbers: the differences between rows
 are the policies', not the dice's), and :func:`policy_table` reduces the runs to one row per
 policy with the mean and the 2.5-97.5 % range over replicates.
@@ -20,6 +21,8 @@ import pandas as pd
 
 from replyall_storm.model.errors import ParameterError
 from replyall_storm.model.parameters import StormParams
+
+from ..io import atomic_write, write_parquet
 
 
 @dataclass(frozen=True)
@@ -162,9 +165,44 @@ def format_table(table: pd.DataFrame) -> str:
 
 def write_outputs(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     """Write the table as CSV and Parquet (atomically)."""
-    from .io import atomic_write, write_parquet
-
     paths = {"csv": out_dir / "comparison.csv", "parquet": out_dir / "comparison.parquet"}
     atomic_write(paths["csv"], lambda tmp: table.to_csv(tmp, index=False))
     write_parquet(table, paths["parquet"])
     return paths
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare_policies` ran and found: the parameters, the table, the files."""
+
+    params: StormParams  # the scenario with every override, before any policy's own
+    table: pd.DataFrame  # one row per policy (:func:`policy_table`)
+    sweep: Any  # the SweepResult of the runs
+    paths: dict[str, Path]
+
+
+def compare_policies(scenario: str, base_changes: dict[str, Any], policies: list[Policy],
+                     replicates: int, root_seed: int, out_dir: Path, *,
+                     scheduler: str | None = None, workers: int | None = None,
+                     progress: bool = True, log: Any = None) -> Comparison | None:
+    """Run ``scenario`` (with ``base_changes``) under each policy; write the table and figure.
+
+    Returns None if interrupted (completed runs are kept in ``out_dir``; the same call
+    resumes). Writes ``comparison.csv``, ``comparison.parquet``, ``comparison.png`` beside
+    the sweep's tables.
+    """
+    from replyall_storm.model.scenarios import get_scenario
+
+    from ..figures.comparison import plot_comparison
+    from ..sweeps.sweep import run_sweep
+
+    base = get_scenario(scenario).params(**base_changes)
+    spec = compare_spec(scenario, base_changes, policies, replicates, root_seed)
+    result = run_sweep(spec, out_dir, scheduler=scheduler, workers=workers,
+                       progress=progress, log=log)
+    if result.interrupted:
+        return None
+    table = policy_table(result.runs, policies, base.horizon_min)
+    paths = write_outputs(table, out_dir)
+    paths["png"] = plot_comparison(table, out_dir / "comparison.png")
+    return Comparison(base, table, result, paths)

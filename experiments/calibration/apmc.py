@@ -1,11 +1,11 @@
 """Approximate Bayesian computation of the storm's parameters from the 2016 observations.
 
-A calibration spec is a sweep spec (:mod:`.spec`) with a ranged design (``lhs`` or ``sobol``)
-whose axes are the priors -- uniform on ``[low, high]``, log-uniform with ``log = true`` -- plus
-an optional ``[abc]`` table (:class:`ABCSettings`). Generation 0 *is* the spec's design (a
-space-filling sample of the prior, ``design.n`` particles); every generation runs through
-:func:`.sweep.run_sweep` (local pool or Dask, resumable, progress bar) into
-``OUT/gen-NN``, with seeds derived from ``root_seed`` and the generation, so an interrupted
+A calibration spec (:mod:`.settings`) is a sweep spec with a ranged design (``lhs`` or
+``sobol``) whose axes are the priors -- uniform on ``[low, high]``, log-uniform with ``log =
+true`` -- plus an optional ``[abc]`` table. Generation 0 *is* the spec's design (a
+space-filling sample of the prior, ``design.n`` particles); every generation runs through the
+sweeps (:mod:`.generations`: local pool or Dask, resumable, progress bar) into ``OUT/gen-NN``,
+with seeds derived from ``root_seed`` and the generation (:mod:`..seeds`), so an interrupted
 calibration resumes where it stopped and gives the same particles bit for bit.
 
 The built-in algorithm is adaptive population Monte Carlo ABC (APMC; Lenormand, Jabot and
@@ -21,7 +21,7 @@ Deffuant 2013, Comput. Stat. 28:2777), in the prior's unit cube ``u`` (log10 for
 4. Stop when ``p_acc < min_acceptance``, after ``generations``, or once ``eps`` has been 0 for
    two generations (every kept point reproduces every observed range).
 
-Distance: :func:`.observed.distance` -- 0 when every summary lies in its reported range, else
+Distance: :func:`.observations.distance` -- 0 when every summary lies in its reported range, else
 the root mean square of the misses in units of each observation's uncertainty. With
 ``replicates > 1`` a point's distance is the mean over its replicates. Common random numbers:
 with ``common_org`` every run uses the same organisation graph (the one NHS directory), but
@@ -35,83 +35,16 @@ are ridges along which the data cannot tell parameters apart.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .observed import TARGETS, Observation, distance
-from .spec import FIELDS, Spec, SpecError, parse_spec
-
-ABC_KEY = 0xABC0_2016
-
-
-class ABCSettings(BaseModel):
-    """The ``[abc]`` table of a calibration spec (all optional)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    alpha: float = Field(0.5, gt=0.0, lt=1.0)  # share of particles kept each generation
-    generations: int = Field(8, ge=1)  # most generations, generation 0 included
-    min_acceptance: float = Field(0.05, ge=0.0, le=1.0)  # stop when p_acc falls below
-    targets: list[str] = Field(default_factory=lambda: [o.key for o in TARGETS])
-    predictive: int = Field(6, ge=0)  # accepted sets re-simulated for the predictive check
-    backend: str = Field("builtin", pattern="^(builtin|pyabc)$")
-
-
-@dataclass
-class CalibrationSpec:
-    """A checked calibration spec: the sweep spec, the ABC settings, the observations."""
-
-    spec: Spec
-    abc: ABCSettings
-    targets: tuple[Observation, ...]
-    path: Path | None = None
-
-
-def load_calibration(source: str | Path | dict[str, Any], *, particles: int | None = None,
-                     **abc_overrides: Any) -> CalibrationSpec:
-    """Read and check a calibration spec (TOML path or dict); SpecError on the first problem.
-
-    ``particles`` replaces ``design.n``; ``abc_overrides`` (not None) replace ``[abc]`` keys.
-    """
-    path = None
-    if isinstance(source, dict):
-        data = dict(source)
-    else:
-        path = Path(source)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SpecError("SPEC", str(path), "no such file") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-            raise SpecError("SPEC", str(path), f"cannot be read as TOML: {err}") from None
-    raw = {**data.pop("abc", {}), **{k: v for k, v in abc_overrides.items() if v is not None}}
-    if particles is not None and isinstance(data.get("design"), dict):
-        data["design"] = {**data["design"], "n": particles}
-    try:
-        abc = ABCSettings.model_validate(raw)
-    except ValidationError as err:
-        e = err.errors()[0]
-        where = ".".join(["abc", *(str(p) for p in e["loc"])])
-        raise SpecError(where, e.get("input"), e["msg"].replace("Input should", "must")) from None
-    spec = parse_spec(data)
-    if spec.design.kind not in ("lhs", "sobol"):
-        raise SpecError("design.kind", spec.design.kind, "must be lhs or sobol for a calibration "
-                        "(generation 0 samples the prior box)")
-    known = {o.key: o for o in TARGETS}
-    for key in abc.targets:
-        if key not in known:
-            raise SpecError("abc.targets", key, f"must be among {', '.join(known)}")
-    if not abc.targets:
-        raise SpecError("abc.targets", [], "list at least one observation")
-    if round(abc.alpha * spec.design.n) < 2 or spec.design.n - round(abc.alpha * spec.design.n) < 1:
-        raise SpecError("design.n", spec.design.n, f"too few particles for alpha={abc.alpha}")
-    return CalibrationSpec(spec, abc, tuple(known[k] for k in abc.targets), path)
+from .. import seeds
+from ..sweeps.spec import FIELDS, Spec
+from .observations import Observation, distance
 
 
 @dataclass(frozen=True)
@@ -183,7 +116,7 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
 
     pop = evaluate(0, None)
     pop["weight"] = 1.0
-    rng_tie = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ABC_KEY,)))
+    rng_tie = seeds.abc_rng(seed)
     pop = _keep(pop, n_keep, rng_tie)
     eps = float(pop["distance"].max())
     gens.append({"generation": 0, "epsilon": eps, "p_acc": 1.0, "runs": n})
@@ -192,7 +125,7 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
     for g in range(1, generations):
         if zero_streak >= 2:
             break
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ABC_KEY, g)))
+        rng = seeds.abc_rng(seed, g)
         u = prior.to_unit(pop)
         w = pop["weight"].to_numpy() / pop["weight"].sum()
         cov = 2.0 * weighted_cov(u, w) + 1e-12 * np.eye(d_dim)
@@ -270,46 +203,3 @@ def ridges(corr: pd.DataFrame, threshold: float = 0.5) -> list[tuple[str, str, f
     out = [(a, b, float(corr.loc[a, b])) for i, a in enumerate(names) for b in names[i + 1:]
            if abs(corr.loc[a, b]) >= threshold]
     return sorted(out, key=lambda t: -abs(t[2]))
-
-
-def generation_spec(spec: Spec, g: int, points: list[dict[str, Any]] | None,
-                    series: bool = False, label: str | None = None) -> dict[str, Any]:
-    """Build the sweep spec of generation ``g`` (the spec's design for 0, else ``points``).
-
-    ``label`` names the sweep (default ``genNN``); seeds come from ``(root_seed, g)``.
-    """
-    data = spec.resolved()
-    data["name"] = f"{spec.name}-{label or f'gen{g:02d}'}"
-    data["outputs"] = {**data["outputs"], "series": series, "series_every_min": 1}
-    if points is not None:
-        seq = np.random.SeedSequence(spec.root_seed, spawn_key=(ABC_KEY, g))
-        data["root_seed"] = int(seq.generate_state(1, np.uint64)[0] >> 1)
-        data["design"] = {"kind": "points", "parameters": {
-            k: {"values": [p[k] for p in points]} for k in spec.varied}}
-    return _plain(data)
-
-
-def _plain(obj: Any) -> Any:
-    """Pydantic dump -> plain dict the spec parser accepts again (drop None defaults)."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    return obj
-
-
-def sweep_simulator(spec: Spec, out_dir: Path, *, workers: int | None = None,
-                    scheduler: str | None = None, progress: bool = True,
-                    log: Callable[[str], None] | None = None) -> Simulator:
-    """Return a :data:`Simulator` running each generation as a sweep in ``out_dir/gen-NN``."""
-    from .sweep import run_sweep
-
-    def simulate(g: int, points: list[dict[str, Any]] | None) -> tuple[pd.DataFrame,
-                                                                       pd.DataFrame]:
-        res = run_sweep(generation_spec(spec, g, points), Path(out_dir) / f"gen-{g:02d}",
-                        scheduler=scheduler, workers=workers, progress=progress, log=log)
-        if res.interrupted:
-            raise KeyboardInterrupt
-        return pd.read_parquet(res.paths["design"]), res.runs
-
-    return simulate

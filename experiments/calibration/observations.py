@@ -1,6 +1,6 @@
 """The 2016 NHSmail storm as data: what was observed, with its tag, range and uncertainty.
 
-Every number comes from ``shared/reference/nhs-2016.md`` and keeps that file's tag: ``R``
+Every number comes from the 2016 reports and keeps its tag: ``R``
 reported by an official source or the outlet's own reporting, ``C`` anecdotal, ``D`` derived
 from reported numbers. Each observation is a *range* of reported values on one summary of a
 run (``model/observables.summarise``), not a measurement with a known error: a run reproduces
@@ -130,3 +130,11 @@ def synthetic_targets(summary: dict[str, float], keys: tuple[str, ...],
     """Observations made from a known run (ranges ``value * [1/(1+rel), 1+rel]``), for tests."""
     return tuple(Observation(k, summary[k] / (1 + rel), summary[k] * (1 + rel), summary[k],
                              "D", "", "synthetic", sigma=sigma) for k in keys)
+
+
+def get(key: str) -> Observation:
+    """The 2016 observation of ``key`` (a target or a context one)."""
+    for o in TARGETS + CONTEXT:
+        if o.key == key:
+            return o
+    raise KeyError(f"no 2016 observation of {key!r}")

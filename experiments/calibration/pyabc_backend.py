@@ -1,23 +1,23 @@
 """The pyabc backend of ``replyall calibrate`` (optional extra: ``replyall-storm[abc]``).
 
 Same priors (uniform in the spec's sampling space, log10 for log axes), same distance
-(:func:`.observed.distance`) and the same stopping rules as the built-in APMC
-(:mod:`.calibration`): ``pyabc.ABCSMC`` with ``population_size = alpha n``, a
+(:func:`.observations.distance`) and the same stopping rules as the built-in APMC
+(:mod:`.apmc`): ``pyabc.ABCSMC`` with ``population_size = alpha n``, a
 ``QuantileEpsilon(alpha)`` schedule, at most ``generations`` populations and
 ``min_acceptance_rate``, which also caps the simulations of one population at
 ``population_size / min_acceptance``. Differences: pyabc proposes with its own multivariate
-normal kernel and simulates until a population is full, so it runs the model itself (one call
-of :func:`.sweep.run_one` per particle, on pyabc's sampler: this process for ``workers=1``,
-``MulticoreEvalParallelSampler`` otherwise, ``DaskDistributedSampler`` with a scheduler)
-rather than through :func:`.sweep.run_sweep`; it does not resume, and it is reproducible
-bit for bit only with ``workers=1`` (each run's seed is derived from its parameter values,
-pyabc's proposals from ``root_seed``). One run per particle: ``replicates`` is ignored.
+normal kernel and simulates until a population is full, so it runs the model itself (one
+:class:`~..sweeps.tasks.RunTask` per particle, on pyabc's sampler: this process for
+``workers=1``, ``MulticoreEvalParallelSampler`` otherwise, ``DaskDistributedSampler`` with a
+scheduler) rather than through :func:`~..sweeps.sweep.run_sweep`; it does not resume, and it
+is reproducible bit for bit only with ``workers=1`` (each run's seed is derived from its
+parameter values, pyabc's proposals from ``root_seed``). One run per particle:
+``replicates`` is ignored.
 The database is ``OUT/pyabc.db``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +28,11 @@ import pandas as pd
 
 from replyall_storm.model.errors import ParameterError
 
-from .calibration import CalibrationSpec, Prior
-from .observed import distance
-
-PYABC_KEY = 0x9ABC
+from .. import seeds
+from ..sweeps.tasks import RunTask, run_task
+from .apmc import Prior
+from .observations import distance
+from .settings import CalibrationSpec
 
 
 def import_pyabc() -> Any:
@@ -44,7 +45,7 @@ def import_pyabc() -> Any:
     return pyabc
 
 
-class StormModel:
+class PyabcSimulator:
     """A picklable pyabc model: sampling-space parameters -> the target summaries."""
 
     def __init__(self, cal: CalibrationSpec) -> None:
@@ -62,15 +63,13 @@ class StormModel:
 
     def __call__(self, par: dict[str, float]) -> dict[str, float]:
         """Simulate one storm at ``par``; NaN summaries if the run fails."""
-        from .sweep import run_one
-
         point = self.natural(par)
-        key = hashlib.sha256(repr(sorted(point.items())).encode()).digest()
-        spawn = (PYABC_KEY, int.from_bytes(key[:4], "little"))
+        task = RunTask(run_id=0, point=0, replicate=0, scenario=self.scenario,
+                       changes={**self.fixed, **point}, entropy=self.root_seed,
+                       spawn_key=seeds.pyabc_spawn_key(point), engine=self.engine,
+                       series=False, org_seed=self.org_seed, cache=self.cache)
         try:
-            out = run_one(self.scenario, {**self.fixed, **point}, self.root_seed, spawn,
-                          self.engine, {"series": False}, org_seed=self.org_seed,
-                          cache=self.cache)
+            out = run_task(task)
         except ParameterError:
             return {k: float("nan") for k in self.keys}
         return {k: float(out["summary"].get(k, float("nan"))) for k in self.keys}
@@ -93,16 +92,16 @@ def _floats(stats: dict[str, Any]) -> dict[str, float]:
 def run_pyabc(cal: CalibrationSpec, out_dir: Path, *, n: int, alpha: float, generations: int,
               min_acceptance: float, workers: int = 1, scheduler: str | None = None,
               log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Calibrate with pyabc; the same result layout as :func:`.calibration.apmc`."""
+    """Calibrate with pyabc; the same result layout as :func:`.apmc.apmc`."""
     pyabc = import_pyabc()
     logging.getLogger("ABC").setLevel(logging.WARNING)
-    model = StormModel(cal)
+    model = PyabcSimulator(cal)
     prior = pyabc.Distribution(**{
         name: pyabc.RV("uniform", float(lo), float(hi - lo))
         for name, lo, hi in zip(model.prior.names, model.prior.lo, model.prior.hi,
                                 strict=True)})
     if scheduler is not None:
-        from .executor import connect
+        from ..sweeps.executor import connect
         sampler = pyabc.sampler.DaskDistributedSampler(dask_client=connect(scheduler))
     elif workers > 1:
         sampler = pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers)

@@ -1,6 +1,9 @@
-"""The ``replyall`` command line: one command per job.
+"""The ``replyall`` command line: one command per job, one thin module per command.
 
-Each job lives in its own module and registers a click command here. Bad input of any kind
+Each command module parses options, calls the library (``sweeps``, ``calibration``,
+``analysis``, ``figures``, ``benchmark``) and prints; it holds no method of its own, and
+nothing outside ``cli/`` imports from here (the entry points aside: ``replyall``,
+``python -m replyall_storm`` and ``python -m replyall_storm.experiments``). Bad input of any kind
 (an out-of-range parameter, an unknown scenario or engine, a malformed spec) is a
 :class:`~replyall_storm.model.errors.ParameterError`; the group turns it into one line on
 stderr and exit code 2, before anything is simulated or written.
@@ -27,21 +30,21 @@ class StormGroup(click.Group):
 
 
 @click.group(cls=StormGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="replyall-storm")
+@click.version_option(package_name="replyall-storm", message="replyall-storm %(version)s")
 def main() -> None:
     """Model reply-all email storms as epidemics (NHSmail, 14 November 2016)."""
 
 
 def _register() -> None:
     from .bench import bench
-    from .calibrate_command import calibrate
-    from .compare_command import compare
-    from .figures.command import figures
-    from .fit_command import fit
-    from .params_command import params
-    from .run_command import run
-    from .sensitivity_command import sensitivity
-    from .sweep_command import sweep
+    from .calibrate import calibrate
+    from .compare import compare
+    from .figures import figures
+    from .fit import fit
+    from .params import params
+    from .run import run
+    from .sensitivity import sensitivity
+    from .sweep import sweep
 
     for command in (run, bench, params, sweep, compare, fit, calibrate, sensitivity,
                     figures):

@@ -1,56 +1,21 @@
-"""``replyall compare``: the storm under each mitigation policy, as a table and a figure."""
+"""``replyall compare``: the storm under each mitigation policy, as a table and a figure.
+
+The work is :func:`..analysis.mitigations.compare_policies`; this module reads the options,
+says which parameters the runs use (the calibration's, then ``--set``) and prints the table.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from replyall_storm.model.errors import ParameterError
 
-from .mitigation import POLICIES, compare_spec, format_table, get_policies, policy_table
+from .. import seeds
+from ..analysis.mitigations import POLICIES, compare_policies, format_table, get_policies
+from ..calibration.accepted import CALIBRATED, calibrated_changes, describe
 from .options import parse_settings
-
-CALIBRATED = Path("results") / "calibrate-calibrate_nhs"
-"""Where ``replyall calibrate experiments/specs/calibrate_nhs.toml`` leaves its results."""
-
-
-def calibrated_changes(path: Path | None) -> tuple[dict, str]:
-    """Parameter overrides from a calibration: its most probable accepted parameter set.
-
-    ``path`` is a calibration folder (its ``accepted.parquet``: the accepted set with the
-    largest ABC weight, a point inside the accepted region, unlike the marginal medians when
-    parameters lie on a ridge) or a JSON file of parameters. Without ``path``, the default
-    calibration folder is used if it exists, else the model's defaults.
-    """
-    import dataclasses
-
-    import pandas as pd
-
-    from replyall_storm.model.parameters import StormParams
-
-    if path is None:
-        if not (CALIBRATED / "accepted.parquet").exists():
-            return {}, f"model defaults (no calibration in {CALIBRATED})"
-        path = CALIBRATED
-    path = Path(path)
-    fields = {f.name for f in dataclasses.fields(StormParams)}
-    try:
-        if path.is_dir():
-            accepted = pd.read_parquet(path / "accepted.parquet")
-            best = accepted.sort_values(["weight", "distance"], ascending=[False, True]).iloc[0]
-            params = {k: best[k].item() if hasattr(best[k], "item") else best[k]
-                      for k in accepted.columns if k in fields}
-        else:
-            data = json.loads(path.read_text())
-            params = dict(data.get("params", data))
-    except (OSError, ValueError, KeyError, IndexError) as err:
-        raise ParameterError("--calibrated", str(path), "must be a calibration folder with "
-                             f"accepted.parquet or a JSON file of parameters ({err})") from None
-    shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in params.items())
-    return params, f"calibrated parameters from {path} ({shown})"
 
 
 @click.command()
@@ -64,13 +29,14 @@ def calibrated_changes(path: Path | None) -> tuple[dict, str]:
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Override a model parameter for every policy.")
 @click.option("--calibrated", type=click.Path(path_type=Path), default=None,
-              help=f"Calibration folder or JSON of parameters (default: {CALIBRATED} if it "
-                   "exists).")
+              help=f"Calibration folder or JSON of parameters (default: {CALIBRATED} in the "
+                   "working directory, if it exists).")
 @click.option("--uncalibrated", is_flag=True,
               help="Use the scenario's defaults even if a calibration exists.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Root random seed.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Output folder (default: results/compare-SCENARIO).")
+              default=None, help="Output folder (default: results/compare-SCENARIO in the "
+              "working directory).")
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: local).")
 @click.option("--workers", type=int, default=None, help="Local worker processes.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
@@ -85,12 +51,9 @@ def compare(scenario: str, users: int | None, replicates: int, policies: tuple[s
     """
     from replyall_storm.model.scenarios import get_scenario
 
-    from .sweep import run_sweep
-
     if replicates < 1:
         raise ParameterError("--replicates", replicates, "must be at least 1")
-    if seed < 0:
-        raise ParameterError("--seed", seed, "must be a non-negative integer")
+    seeds.check_seed(seed)
     chosen = get_policies(list(policies))
     if uncalibrated and calibrated is not None:
         raise ParameterError("--uncalibrated", True, "cannot be combined with --calibrated")
@@ -98,25 +61,26 @@ def compare(scenario: str, users: int | None, replicates: int, policies: tuple[s
         base_changes, source = {}, "the scenario's default parameters (--uncalibrated)"
     else:
         base_changes, source = calibrated_changes(calibrated)
-    base_changes.update(parse_settings(settings))
+    overrides = parse_settings(settings)
+    base_changes.update(overrides)
     if users is not None:
         base_changes["n_users"] = users
     base = get_scenario(scenario).params(**base_changes)
-    spec = compare_spec(scenario, base_changes, chosen, replicates, seed)
     out_dir = out_dir or Path("results") / f"compare-{scenario}"
+    if overrides:
+        source += f", overridden by --set {', '.join(overrides)}"
     click.echo(f"{scenario}: {base.n_users:,} users, {len(chosen)} policies x {replicates} "
                f"replicates; {source}")
-    result = run_sweep(spec, out_dir, scheduler=scheduler, workers=workers,
-                       progress=not no_progress, log=click.echo)
-    if result.interrupted:
+    ran_with = {k: getattr(base, k) for k in base_changes if k != "n_users"}
+    if ran_with:
+        click.echo(f"  every policy starts from: {describe(ran_with)}")
+    done = compare_policies(scenario, base_changes, chosen, replicates, seed, out_dir,
+                            scheduler=scheduler, workers=workers, progress=not no_progress,
+                            log=click.echo)
+    if done is None:
         click.echo("interrupted: completed runs are kept; run the same command to resume")
         raise SystemExit(130)
-    table = policy_table(result.runs, chosen, base.horizon_min)
-    from .mitigation import write_outputs
-    from .mitigation_plot import plot_comparison
-
-    paths = write_outputs(table, out_dir)
-    paths["png"] = plot_comparison(table, out_dir / "comparison.png")
+    table, result, paths = done.table, done.sweep, done.paths
     click.echo("\nmean [2.5 %, 97.5 %] over replicates; + : not restored within the run "
                "(counted as the horizon)")
     click.echo(format_table(table))

@@ -16,21 +16,9 @@ import click
 
 from replyall_storm.model.errors import ParameterError
 
-from . import FIGURES, SAMPLE_RESULTS, get_figures
+from ..figures import FIGURES, SAMPLE_RESULTS, get_figures, missing_inputs
 
 DEFAULT_RESULTS = Path("results")
-
-
-def missing_inputs(figures, results: Path) -> list[tuple[str, str, str]]:
-    """(figure stem, missing path, command that makes it), each missing file once."""
-    seen, out = set(), []
-    for fig in figures:
-        for item in fig.missing(results):
-            path = str(Path(results) / item.path)
-            if path not in seen:
-                seen.add(path)
-                out.append((fig.stem, path, item.command_for(results)))
-    return out
 
 
 HELP = (
@@ -44,12 +32,12 @@ HELP = (
 @click.command(help=HELP)
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help=f"Folder holding the result folders (default: "
-              f"{DEFAULT_RESULTS}/).")
+              f"{DEFAULT_RESULTS}/ in the working directory).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Where the figures go (default: RESULTS/figures; with "
               "--sample: results/figures-sample).")
-@click.option("--sample", is_flag=True, help="Use the committed sample of results "
-              "(experiments/sample_results/: reduced size, for CI and trying things out).")
+@click.option("--sample", is_flag=True, help="Use the sample of results that ships with the "
+              "package (reduced size: for CI and for trying things out).")
 @click.option("--only", "only", multiple=True, type=click.Choice([f.name for f in FIGURES]),
               help="Build only this figure (repeatable).")
 def figures(results_dir: Path | None, out_dir: Path | None, sample: bool,
@@ -62,9 +50,16 @@ def figures(results_dir: Path | None, out_dir: Path | None, sample: bool,
     chosen = get_figures(list(only))
     missing = missing_inputs(chosen, results)
     if missing:
+        if sample:
+            hint = ("the sample that ships with the package is incomplete; reinstall "
+                    "replyall-storm")
+        else:
+            others = [h for h, used in (("build a subset with --only", only),
+                                        ("try --sample", False)) if not used]
+            hint = "make each with the command shown" + (
+                f" (or {', or '.join(others)})" if others else "")
         click.echo(f"error: {len(missing)} result file(s) missing under {results}/; nothing "
-                   "written. Make each with the command shown (or build a subset with "
-                   "--only, or try --sample):", err=True)
+                   f"written. {hint[0].upper()}{hint[1:]}:", err=True)
         for stem, path, command in missing:
             click.echo(f"  {stem}: {path} <- {command}", err=True)
         sys.exit(2)

@@ -1,76 +1,25 @@
-"""``replyall fit PATH``: the forced SIR (:mod:`.sir_fit`) fitted to storms already simulated.
+"""``replyall fit PATH``: the forced SIR fitted to storms already simulated.
 
-``PATH`` is a ``replyall run`` folder (``series.parquet`` + ``summary.json``: one fit) or a
-sweep folder (``manifest.json`` + ``series.parquet``: one fit per run, one per design point's
-ensemble mean when the sweep has replicates, and one to the mean of all runs). A fit that
-cannot be made is a row with its ``status`` (``no_storm``, ``flat``, ...), never an error.
-Writes ``PATH/sir_fit.parquet`` and ``.csv`` (or ``--out``) and prints the table.
+``PATH`` is a ``replyall run`` folder (one fit) or a sweep folder (one fit per run, per design
+point's mean, and for the mean of all runs): :func:`..analysis.fit_folder.fit_folder`. A fit
+that cannot be made is a row with its ``status`` (``no_storm``, ``flat``, ...), never an
+error. Writes ``PATH/sir_fit.parquet`` and ``.csv`` (or ``--out``) and prints the table.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import click
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from replyall_storm.model.errors import ParameterError
 
-from .executor import Outcome, execute
-from .io import atomic_write, write_parquet
-from .sir_fit import CURVES, FORMS, ensemble_mean, fit_series
-
-
-def _fit_task(series: pd.DataFrame, label: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    """Executor entry point: one fit (module level, so worker processes can run it)."""
-    return fit_series(series, **kw, **label)
-
-
-def load_curves(path: Path) -> tuple[str, list[tuple[dict[str, Any], pd.DataFrame]]]:
-    """The series to fit in a run or sweep folder, each with its label columns."""
-    if not path.is_dir():
-        raise ParameterError("PATH", str(path), "must be a `replyall run` or sweep folder")
-    series_path = path / "series.parquet"
-    if (path / "manifest.json").exists():
-        if not series_path.exists():
-            raise ParameterError("PATH", str(path), "holds no series.parquet: the sweep kept "
-                                 "no series (outputs.series = false) or is unfinished")
-        varied = json.loads((path / "manifest.json").read_text()).get("varied", [])
-        runs = pd.read_parquet(path / "runs.parquet").set_index("run_id")
-        series = pd.read_parquet(series_path)
-        curves = []
-        for rid, g in series.groupby("run_id", sort=True):
-            r = runs.loc[rid]
-            label = {"source": f"run {rid}", "run_id": int(rid), "point": int(r["point"]),
-                     **{k: r[k] for k in varied}}
-            curves.append((label, g.reset_index(drop=True)))
-        return "sweep", curves
-    if series_path.exists():
-        return "run", [({"source": path.name}, pd.read_parquet(series_path))]
-    raise ParameterError("PATH", str(path), "holds neither series.parquet nor manifest.json")
-
-
-def ensembles(curves: list[tuple[dict[str, Any], pd.DataFrame]]
-              ) -> list[tuple[dict[str, Any], pd.DataFrame]]:
-    """Mean curves: per design point (when it has replicates) and over all runs."""
-    out = []
-    by_point: dict[int, list[tuple[dict[str, Any], pd.DataFrame]]] = {}
-    for label, s in curves:
-        by_point.setdefault(label["point"], []).append((label, s))
-    for point, members in by_point.items():
-        if len(members) > 1:
-            label = {k: v for k, v in members[0][0].items() if k not in ("run_id", "source")}
-            out.append(({**label, "source": f"point {point} mean ({len(members)} runs)"},
-                        ensemble_mean([s for _, s in members])))
-    if len(curves) > 1:
-        out.append(({"source": f"ensemble mean ({len(curves)} runs)"},
-                    ensemble_mean([s for _, s in curves])))
-    return out
+from ..analysis.fit_folder import fit_folder
+from ..analysis.sir_fit import CURVES, FORMS
+from ..io import atomic_write, write_parquet
 
 
 def format_fits(table: pd.DataFrame, limit: int = 20) -> str:
@@ -120,24 +69,9 @@ def fit(path: Path, curve: str, form: str, bin_min: int, until_min: float | None
         raise ParameterError("--level", level, "must be in (0, 1)")
     if workers < 1:
         raise ParameterError("--workers", workers, "must be >= 1")
-    kind, curves = load_curves(path)
-    todo = ([] if no_runs and kind == "sweep" else curves) + (
-        ensembles(curves) if kind == "sweep" else [])
-    kw = {"curve": curve, "form": form, "bin_min": bin_min, "level": level,
-          "until_min": until_min}
-    tasks = [{"series": s, "label": {**label, "order": i}, **kw}
-             for i, (label, s) in enumerate(todo)]
-    rows: list[dict[str, Any]] = []
-    with tqdm(total=len(tasks), desc="SIR fits", unit="fit", disable=no_progress) as bar:
-        def handle(task: dict[str, Any], outcome: Outcome) -> None:
-            rows.append(outcome.value if outcome.ok else {
-                **task["label"], "status": "error", "message": outcome.error})
-            bar.update(1)
-
-        execute(_fit_task, tasks, handle, workers=min(workers, max(len(tasks), 1)))
-    table = pd.DataFrame(rows).sort_values("order").drop(columns="order")
-    front = [c for c in ("source", "run_id", "point") if c in table]
-    table = table[front + [c for c in table if c not in front]].reset_index(drop=True)
+    table = fit_folder(path, runs=not no_runs, workers=workers, progress=not no_progress,
+                       curve=curve, form=form, bin_min=bin_min, level=level,
+                       until_min=until_min)
     out_path = out_path or path / "sir_fit.parquet"
     write_parquet(table, out_path)
     csv = out_path.with_suffix(".csv")

@@ -11,9 +11,10 @@ from replyall_storm.model.engines import ENGINES, check_size
 from replyall_storm.model.errors import ParameterError
 from replyall_storm.model.run import simulate
 
-from .io import write_json, write_parquet
+from .. import seeds
+from ..analysis.snapshots import SNAPSHOT_MINUTES, snapshot_tables
+from ..io import write_json, write_parquet
 from .options import resolve_params, scenario_options
-from .snapshots import SNAPSHOT_MINUTES, snapshot_tables
 
 SUMMARY_LINES = [
     ("messages_per_user", "messages received per user", "{:.1f}"),
@@ -58,7 +59,7 @@ def format_summary(summary: dict) -> str:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Output folder (default: results/run-SCENARIO-seedSEED).",
+    help="Output folder (default: results/run-SCENARIO-seedSEED in the working directory).",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--no-cache", is_flag=True, help="Rebuild the organisation graph.")
@@ -79,8 +80,7 @@ def run(
     snapshots.parquet + graph_sample.parquet (a few hundred users' states at a few moments).
     """
     params = resolve_params(scenario, users, hours, settings)
-    if seed < 0:
-        raise ParameterError("--seed", seed, "must be a non-negative integer")
+    seeds.check_seed(seed)
     if engine not in ENGINES:
         raise ParameterError("engine", engine, f"must be one of {', '.join(ENGINES)}")
     if engine == "mesa":
@@ -99,7 +99,7 @@ def run(
         snapshot_minutes=SNAPSHOT_MINUTES,
     )
     summary = {**result.summary, "scenario": scenario, **params.as_dict()}
-    from .storm_plot import plot_storm  # matplotlib is slow to import: only when needed
+    from ..figures.run_overview import plot_storm  # matplotlib is slow: only when needed
 
     write_parquet(result.series, out_dir / "series.parquet")
     write_json(summary, out_dir / "summary.json")

@@ -9,17 +9,27 @@ from types import FrameType
 
 import click
 
-from .executor import WorkerLostError
-from .sweep import SweepResult, run_sweep
+from ..sweeps.catalogue import packaged_specs
+from ..sweeps.executor import WorkerLostError
+from ..sweeps.sweep import SweepResult, run_sweep
 
 SHOWN_ERRORS = 5
 
+HELP = """Run every run of the sweep described by SPEC: a TOML file, or a ready spec's name.
 
-@click.command()
+Writes runs.parquet (one row per run), series.parquet (one row per run and minute),
+manifest.json and per-run parts under parts/. Re-running the same command resumes: runs
+already complete are skipped. Ctrl-C (or SIGTERM) stops cleanly; completed runs are kept.
+
+Ready specs ship with the package and are named without a path (`replyall sweep smoke`; a
+file of that name in the working directory wins): """ + ", ".join(packaged_specs()) + "."
+
+
+@click.command(help=HELP)
 @click.argument("spec", metavar="SPEC")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Results folder (default: results/<spec name>). An existing "
-              "folder of the same spec is resumed.")
+              default=None, help="Results folder (default: results/<spec name> in the working "
+              "directory). An existing folder of the same spec is resumed.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on a Dask cluster: scheduler address (tcp://host:8786) or scheduler "
                    "file. Default: local processes.")
@@ -29,13 +39,7 @@ SHOWN_ERRORS = 5
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def sweep(spec: str, out_dir: Path | None, scheduler: str | None, workers: int | None,
           retry_failed: bool, no_progress: bool) -> None:
-    """Run every run of the sweep described by the TOML file SPEC.
-
-    Writes runs.parquet (one row per run), series.parquet (one row per run and minute),
-    manifest.json and per-run parts under parts/. Re-running the same command resumes: runs
-    already complete are skipped. Ctrl-C (or SIGTERM) stops cleanly; completed runs are kept.
-    Ready specs: experiments/specs/smoke.toml, nhs_calibration.toml, sensitivity.toml.
-    """
+    """Run a sweep (the help text is ``HELP``)."""
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's stop: same as Ctrl-C
     try:

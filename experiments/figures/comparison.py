@@ -1,4 +1,7 @@
-"""Figure of ``replyall compare``: each policy's effect with its range over replicates."""
+"""``replyall compare``'s own figure (``comparison.png``): each policy's effect and its range.
+
+Drawn as the comparison finishes; the publication figure 5 is :mod:`.mitigations`'s.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .io import atomic_write  # noqa: E402
+from ..io import atomic_write  # noqa: E402
 
 PANELS = (
     ("messages_per_user_eventual", "messages per user\n(eventually received)"),

@@ -1,4 +1,8 @@
-"""The storm curve of one run: reply-alls sent, messages per user, backlog and delay."""
+"""``replyall run``'s own figure (``storm.png``): reply-alls sent, messages per user, backlog.
+
+A quick look at one run, drawn as the run finishes; the publication figures 1 and 7 of the
+same run are :mod:`.storm`'s.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .io import atomic_write  # noqa: E402
+from ..io import atomic_write  # noqa: E402
 
 
 def plot_storm(

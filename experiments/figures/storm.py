@@ -2,8 +2,8 @@
 
 Both read a ``replyall run`` folder (``series.parquet``, ``summary.json``). Figure 1 also fits
 the forced SIR of :mod:`..sir_fit` to the reply-alls sent (a least-squares fit of a few
-seconds, deterministic: no simulation), and draws the 2016 observations of :mod:`..observed`
-with their reported ranges.
+seconds, deterministic: no simulation), and draws the 2016 observations
+(:mod:`..calibration.observations`) with their reported ranges.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .. import observed
-from ..sir_fit import fit_series, sir_cumulative
+from ..analysis.sir_fit import fit_series, sir_cumulative
+from ..calibration import observations
 from . import RUN_DIR, style
 
 BIN_MIN = 10  # minutes per bar of reply-alls
-SENDERS_BY_MIN = observed._minutes(11.5)  # "70 or 80 people had replied by 11:30" [R]
-CLEARED_MIN = observed._minutes(24 + 16.5)  # queues cleared 15 Nov 16:30 [R]
+SENDERS_BY_MIN = observations._minutes(11.5)  # "70 or 80 people had replied by 11:30" [R]
+CLEARED_MIN = observations._minutes(24 + 16.5)  # queues cleared 15 Nov 16:30 [R]
 
 
 def load_run(results: Path) -> tuple[pd.DataFrame, dict]:
@@ -32,8 +32,8 @@ def load_run(results: Path) -> tuple[pd.DataFrame, dict]:
             json.loads((folder / "summary.json").read_text()))
 
 
-def _obs(key: str) -> observed.Observation:
-    return next(o for o in (*observed.TARGETS, *observed.CONTEXT) if o.key == key)
+def _obs(key: str) -> observations.Observation:
+    return observations.get(key)
 
 
 def _cutoff(ax, summary: dict) -> None:

@@ -1,8 +1,9 @@
 """Run many independent tasks: in this process, on a local process pool, or on Dask.
 
-The executor knows nothing about storms: it calls a module-level function ``fn(**task)`` for
-each task (a dict of plain, cheaply pickled data) and hands every :class:`Outcome` to a
-callback in the calling process, in completion order. A task that raises does not stop the
+The executor knows nothing about storms: it calls a module-level function ``fn(task)`` for
+each task (a picklable value: a sweep's :class:`~.tasks.RunTask`, a fit's series) and hands
+every :class:`Outcome` to a callback in the calling process, in completion order (outcomes
+that complete together in submission order). A task that raises does not stop the
 others; its outcome carries the error type and message instead of a value.
 
 * ``workers=1``: runs in this process (no start-up cost; debuggers work).
@@ -65,12 +66,12 @@ class Outcome:
         return self.error_type is None
 
 
-def call(fn: Callable[..., Any], task: dict[str, Any]) -> Outcome:
-    """Run ``fn(**task)`` and wrap its value or its exception (runs in the worker)."""
+def call(fn: Callable[[Any], Any], task: Any) -> Outcome:
+    """Run ``fn(task)`` and wrap its value or its exception (runs in the worker)."""
     t0 = time.perf_counter()
     where = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        value = fn(**task)
+        value = fn(task)
     except Exception as err:  # noqa: BLE001 - a failing task is data, not a crash
         last = traceback.extract_tb(err.__traceback__)[-1:]
         at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
@@ -92,11 +93,11 @@ def _init_worker(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def execute(fn: Callable[..., Any], tasks: Iterable[dict[str, Any]],
-            handle: Callable[[dict[str, Any], Outcome], None], *, workers: int = 1,
+def execute(fn: Callable[[Any], Any], tasks: Iterable[Any],
+            handle: Callable[[Any, Outcome], None], *, workers: int = 1,
             scheduler: Any = None, in_flight: int | None = None,
-            task_key: Callable[[dict[str, Any]], str] | None = None) -> bool:
-    """Run ``fn(**task)`` for every task; call ``handle(task, outcome)`` as each completes.
+            task_key: Callable[[Any], str] | None = None) -> bool:
+    """Run ``fn(task)`` for every task; call ``handle(task, outcome)`` as each completes.
 
     Args:
         fn: a module-level function (it is pickled by reference).
@@ -124,8 +125,8 @@ def execute(fn: Callable[..., Any], tasks: Iterable[dict[str, Any]],
         return True
 
 
-def _pool(fn: Callable[..., Any], it: Iterator[dict[str, Any]],
-          handle: Callable[[dict[str, Any], Outcome], None], workers: int, limit: int) -> bool:
+def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
+          handle: Callable[[Any, Outcome], None], workers: int, limit: int) -> bool:
     # The resource tracker (started here) would warn of "leaked semaphores" after Ctrl-C
     # terminates the workers: nothing leaks that the OS does not reclaim, so hush it.
     quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
@@ -139,16 +140,18 @@ def _pool(fn: Callable[..., Any], it: Iterator[dict[str, Any]],
             del os.environ["PYTHONWARNINGS"]
         else:
             os.environ["PYTHONWARNINGS"] = saved
-    pending: dict[Future, dict[str, Any]] = {}
+    pending: dict[Future, tuple[int, Any]] = {}  # future -> (submission number, task)
+    submitted = 0
     try:
         while True:
             while len(pending) < limit and (task := next(it, None)) is not None:
-                pending[pool.submit(call, fn, task)] = task
+                pending[pool.submit(call, fn, task)] = (submitted, task)
+                submitted += 1
             if not pending:
                 return False
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=lambda f: pending[f].get("run_id", 0)):
-                task = pending.pop(fut)
+            for fut in sorted(done, key=lambda f: pending[f][0]):
+                _, task = pending.pop(fut)
                 try:
                     outcome = fut.result()
                 except Exception as err:  # BrokenProcessPool: a worker was killed (OOM?)
@@ -217,14 +220,14 @@ async def _probe(address: str) -> None:
     await comm.close()
 
 
-def _dask(fn: Callable[..., Any], it: Iterator[dict[str, Any]],
-          handle: Callable[[dict[str, Any], Outcome], None], scheduler: Any,
-          in_flight: int | None, task_key: Callable[[dict[str, Any]], str] | None) -> bool:
+def _dask(fn: Callable[[Any], Any], it: Iterator[Any],
+          handle: Callable[[Any, Outcome], None], scheduler: Any,
+          in_flight: int | None, task_key: Callable[[Any], str] | None) -> bool:
     from distributed import as_completed
 
     own = isinstance(scheduler, str | Path)
     client = connect(str(scheduler)) if own else scheduler
-    pending: dict[Any, dict[str, Any]] = {}
+    pending: dict[Any, Any] = {}
     checked = [0.0, 16]  # when the limit was last computed, and the limit
 
     def limit() -> int:

@@ -10,7 +10,7 @@ Layout of ``results/<spec name>/``::
     series.parquet       one row per run and (thinned) minute: run_id, minute, observables
     timings.parquet      run_id, wall_s, graph_s, sim_s, graph_cached, worker
 
-Every file is written to a temporary name and moved into place (:mod:`.io`), so a part is
+Every file is written to a temporary name and moved into place (:mod:`..io`), so a part is
 complete or absent whatever kills the process; the run's JSON goes last, after its series.
 ``runs.parquet`` and ``series.parquet`` contain only results that are reproducible bit for
 bit (identical files whatever the workers); wall times live in ``timings.parquet``.
@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from replyall_storm.model.errors import ParameterError
 
-from .io import atomic_write, write_json
+from ..io import atomic_write, write_json
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -77,7 +77,7 @@ class Store:
             if any(not p.name.startswith(".") for p in self.root.iterdir()):
                 raise ParameterError("--out", str(self.root), "is not empty and holds no "
                                      "manifest.json: choose a new or empty folder")
-            write_json({**manifest, "sessions": []}, path)
+            write_json({**manifest, "sessions": []}, path, finite=False)
             self.clean()
             return False, []
         try:
@@ -108,7 +108,7 @@ class Store:
         path = self.root / MANIFEST
         data = json.loads(path.read_text())
         data["sessions"] = [*data.get("sessions", []), session]
-        write_json(data, path)
+        write_json(data, path, finite=False)
 
     def clean(self) -> int:
         """Delete temporary files left by a killed process; return how many went."""
