@@ -1,17 +1,18 @@
-"""The 2016 NHSmail storm as data: what was observed, with its tag, range and uncertainty.
+"""The 2016 NHSmail storm as calibration targets: what was observed, as ranges with uncertainty.
 
-Every number comes from the 2016 reports and keeps its tag: ``R``
-reported by an official source or the outlet's own reporting, ``C`` anecdotal, ``D`` derived
-from reported numbers. Each observation is a *range* of reported values on one summary of a
-run (``model/observables.summarise``), not a measurement with a known error: a run reproduces
-an observation when its summary lies inside ``[lo, hi]``. Outside, the miss is measured in
-log units and divided by the observation's uncertainty ``sigma`` (natural-log units, from the
-tag: firm reported numbers are tighter than anecdotes), so a distance of 1 means "one
-uncertainty outside the reported range".
+The numbers are the project's data (``experiments/data/storms.toml``, read by :mod:`.storms`
+with their sources and tags: ``R`` reported, ``C`` anecdotal, ``D`` derived, ``A`` assumed).
+Each observation is a *range* of reported values on one summary of a run
+(``model/observables.summarise``), not a measurement with a known error: a run reproduces an
+observation when its summary lies inside ``[lo, hi]``. Outside, the miss is measured in log
+units and divided by the observation's uncertainty ``sigma`` (natural-log units; from the data
+file, else from the tag: firm reported numbers are tighter than anecdotes), so a distance of 1
+means "one uncertainty outside the reported range".
 
-``TARGETS`` are the observations calibration uses; the others (``CONTEXT``) are kept for plots
-and for checking, because they repeat what a target says (reply-alls accepted is messages per
-user minus one once the backlog has cleared) or are single inboxes.
+``TARGETS`` are the observations calibration uses (``target = true`` in the data file); the
+others (``CONTEXT``) are kept for plots and for checking, because they repeat what a target
+says (reply-alls accepted is messages per user minus one once the backlog has cleared), are
+single inboxes, or bound quantities the summary does not hold.
 """
 
 from __future__ import annotations
@@ -22,18 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-SIGMA = {"R": 0.10, "D": 0.15, "C": 0.30}  # log-scale uncertainty by source tag
-START_CLOCK_H = 8 + 29 / 60  # the traffic window opened at 08:29 [R]
+from .storms import Storm, StormObservation, load_storms
 
-
-def _minutes(clock_h: float) -> float:
-    """Minutes after 08:29 on 14 Nov 2016 of a clock time on the same day (hours)."""
-    return (clock_h - START_CLOCK_H) * 60.0
+SIGMA = {"R": 0.10, "D": 0.15, "C": 0.30, "A": 0.50}  # log-scale uncertainty by source tag
+STORM = "nhs2016"
+"""The storm the calibration fits."""
 
 
 @dataclass(frozen=True)
 class Observation:
-    """One observed quantity of the 2016 storm, as a range on one run summary key.
+    """One observed quantity of a storm, as a range on one run summary key.
 
     Attributes:
         key: run summary key it constrains (``model/observables.summarise``).
@@ -74,31 +73,40 @@ class Observation:
         return np.where(np.isfinite(x), z, np.inf)
 
 
-TARGETS: tuple[Observation, ...] = (
-    Observation("messages_per_user", 151.0, 221.0, 151.0, "C/D", "messages",
-                "'approx 151 emails' each (statistician's tweet, Guardian) [C]; "
-                "186 M / 840,000 = 221 [D]", sigma=0.25),
-    Observation("senders", 70.0, 220.0, 80.0, "R/C", "users",
-                "'70 or 80 people had replied' by 11:30, 'around 80' (anonymous sources) [R]; "
-                "80-220 reply-alls [D]", sigma=0.25),
-    Observation("last_accepted_minute", 45.0, 91.0, 60.0, "R", "minutes",
-                "list removed 'less than an hour after the original' (NHS Digital), disabled "
-                "at about 10:00 = 91 min after 08:29 [R]"),
-    Observation("max_delay_min", 180.0, 1440.0, 180.0, "R", "minutes",
-                "work email 'delayed by at least three hours' [R]; normal service within "
-                "24 hours [R]", minute=_minutes(12.0)),
-    Observation("backlog_cleared_minute", 180.0, _minutes(24 + 16.5), _minutes(24 + 16.5),
-                "R", "minutes", "queues 'cleared down to residual volumes' 15 Nov 16:30 [R]"),
-)
+def from_storm(o: StormObservation, storm: Storm) -> Observation:
+    """The calibration's view of one observation of ``storm`` (minutes from its first send)."""
+    data = load_storms()
+    return Observation(o.quantity, o.lo, o.hi, o.value, o.tag, o.unit,
+                       f"{o.provenance.note} ({data.cite(o.provenance)})",
+                       sigma=o.sigma if o.sigma is not None else math.nan,
+                       minute=(storm.minutes_after_start(o.clock_h) if o.clock_h is not None
+                               else math.nan))
 
-CONTEXT: tuple[Observation, ...] = (
-    Observation("reply_alls_accepted", 120.0, math.inf, 120.0, "C", "messages",
-                "'at least 120 replies' in one employee's inbox [C]"),
-    Observation("received_by_noon", 123.0, 123.0, 123.0, "C", "messages",
-                "123 deleted by about 12:00 (one inbox) [C]", minute=_minutes(12.0)),
-    Observation("received_by_1430", 411.0, 411.0, 411.0, "C", "messages",
-                "411 by 14:30 (one inbox) [C]", minute=_minutes(14.5)),
-)
+
+def storm_observations(storm_id: str = STORM, *, target: bool) -> tuple[Observation, ...]:
+    """The observations of ``storm_id`` that are (``target=True``) or are not targets."""
+    storm = load_storms().storm(storm_id)
+    return tuple(from_storm(o, storm) for o in storm.observations if o.target is target)
+
+
+TARGETS: tuple[Observation, ...] = storm_observations(target=True)
+"""What the 2016 calibration fits (``target = true`` for nhs2016 in the data file)."""
+
+CONTEXT: tuple[Observation, ...] = storm_observations(target=False)
+"""The other 2016 observations: for plots and checks."""
+
+
+def minutes_after_start(clock_h: float, storm_id: str = STORM) -> float:
+    """Minutes after the first send (08:29 in 2016) of a clock time (hours; > 24: next day)."""
+    return load_storms().storm(storm_id).minutes_after_start(clock_h)
+
+
+def get(key: str) -> Observation:
+    """The 2016 observation of ``key`` (a target or a context one)."""
+    for o in TARGETS + CONTEXT:
+        if o.key == key:
+            return o
+    raise KeyError(f"no 2016 observation of {key!r}")
 
 
 def observation_table(obs: tuple[Observation, ...] = TARGETS + CONTEXT) -> pd.DataFrame:
@@ -130,11 +138,3 @@ def synthetic_targets(summary: dict[str, float], keys: tuple[str, ...],
     """Observations made from a known run (ranges ``value * [1/(1+rel), 1+rel]``), for tests."""
     return tuple(Observation(k, summary[k] / (1 + rel), summary[k] * (1 + rel), summary[k],
                              "D", "", "synthetic", sigma=sigma) for k in keys)
-
-
-def get(key: str) -> Observation:
-    """The 2016 observation of ``key`` (a target or a context one)."""
-    for o in TARGETS + CONTEXT:
-        if o.key == key:
-            return o
-    raise KeyError(f"no 2016 observation of {key!r}")

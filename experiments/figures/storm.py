@@ -3,7 +3,8 @@
 Both read a ``replyall run`` folder (``series.parquet``, ``summary.json``). Figure 1 also fits
 the forced SIR of :mod:`..sir_fit` to the reply-alls sent (a least-squares fit of a few
 seconds, deterministic: no simulation), and draws the 2016 observations
-(:mod:`..calibration.observations`) with their reported ranges.
+(:mod:`..calibration.observations`, from ``experiments/data/storms.toml``) with their
+reported ranges.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from ..calibration import observations
 from . import RUN_DIR, style
 
 BIN_MIN = 10  # minutes per bar of reply-alls
-SENDERS_BY_MIN = observations._minutes(11.5)  # "70 or 80 people had replied by 11:30" [R]
-CLEARED_MIN = observations._minutes(24 + 16.5)  # queues cleared 15 Nov 16:30 [R]
+SENDERS_BY_MIN = observations.get("senders_by_1130").minute  # "70 or 80 ... by 11:30" [R]
+CLEARED_MIN = observations.get("backlog_cleared_minute").minute  # 15 Nov 16:30 [R]
 
 
 def load_run(results: Path) -> tuple[pd.DataFrame, dict]:

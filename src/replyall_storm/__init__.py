@@ -10,7 +10,8 @@ cheap and ``replyall_storm.model`` needs none of the experiments' packages)::
 * :func:`simulate`, :class:`StormParams`, :func:`get_scenario`: one storm (``model/``);
 * :func:`run_sweep`, :func:`load_spec`: many storms from a spec, locally or on Dask;
 * :func:`fit_series`: the SIR with the administrators' cut-off as forcing, fitted to a storm;
-* :func:`calibrate`: ABC calibration to the 2016 observations.
+* :func:`calibrate`: ABC calibration to the 2016 observations; :func:`load_storms`: the
+  project's facts about real storms, with their sources.
 
 ``__version__`` is the installed distribution's version (``importlib.metadata``).
 """
@@ -36,6 +37,7 @@ _EXPORTS = {
     "load_spec": "replyall_storm.experiments.sweeps",
     "fit_series": "replyall_storm.experiments.analysis.sir_fit",
     "calibrate": "replyall_storm.experiments.calibration.pipeline",
+    "load_storms": "replyall_storm.experiments.calibration.storms",
 }
 
 __all__ = ["__version__", *_EXPORTS]
