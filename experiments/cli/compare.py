@@ -67,13 +67,13 @@ def compare(scenario: str, users: int | None, replicates: int, policies: tuple[s
         base_changes["n_users"] = users
     base = get_scenario(scenario).params(**base_changes)
     out_dir = out_dir or Path("results") / f"compare-{scenario}"
-    if overrides:
-        source += f", overridden by --set {', '.join(overrides)}"
     click.echo(f"{scenario}: {base.n_users:,} users, {len(chosen)} policies x {replicates} "
-               f"replicates; {source}")
+               f"replicates")
+    click.echo(f"  parameters: {source}" + (f"; then --set {', '.join(overrides)}"
+                                            if overrides else ""))
     ran_with = {k: getattr(base, k) for k in base_changes if k != "n_users"}
-    if ran_with:
-        click.echo(f"  every policy starts from: {describe(ran_with)}")
+    if ran_with:  # the values every run starts from, after --set (each policy adds its own)
+        click.echo(f"  running with: {describe(ran_with)}")
     done = compare_policies(scenario, base_changes, chosen, replicates, seed, out_dir,
                             scheduler=scheduler, workers=workers, progress=not no_progress,
                             log=click.echo)
