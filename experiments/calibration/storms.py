@@ -121,6 +121,11 @@ class StormObservation:
         """The source tag (``"R"``, ``"C/D"``, ...)."""
         return self.provenance.tag
 
+    @property
+    def note(self) -> str:
+        """What was reported, how a range was derived or what was assumed."""
+        return self.provenance.note
+
 
 @dataclass(frozen=True)
 class Storm:
