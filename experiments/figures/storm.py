@@ -194,15 +194,15 @@ def draw_transport(results: Path, out_dir: Path, stem: str) -> list[Path]:
         same = bool(np.allclose(storm_delay, normal_delay, atol=1.0 / 60.0))
         if same and storm_delay.max() > 0:
             peak = int(np.argmax(storm_delay))
-            ax_b.annotate("ordinary mail queues behind the\nstorm: the two delays coincide",
-                          (hours[peak], storm_delay[peak]), xytext=(0.97, 0.80),
+            ax_b.annotate("ordinary mail waits\nbehind the storm:\nthe delays coincide",
+                          (hours[peak], storm_delay[peak]), xytext=(0.97, 0.66),
                           textcoords="axes fraction", ha="right", va="top", fontsize=note,
                           color="0.3", zorder=5,
                           bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none",
                                 "alpha": 0.9},
                           arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
         elif storm_delay.max() > 0:
-            ax_b.text(0.97, 0.80, "ordinary mail bypasses the\nstorm's queue",
+            ax_b.text(0.97, 0.66, "ordinary mail\nbypasses the\nstorm's queue",
                       transform=ax_b.transAxes, ha="right", va="top", fontsize=note,
                       color="0.3", zorder=5,
                       bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none",
