@@ -143,15 +143,19 @@ def missing_inputs(figures: Iterable[FigureDef], results: Path) -> list[tuple[st
 def require(names: list[str], results: Path) -> Path:
     """``results`` if it holds every input of the figures ``names``; else FileNotFoundError.
 
-    The error lists each missing file with the command that makes it (with ``--out`` pointing
-    there), so a notebook never falls back silently to other results.
+    The error names each missing file and the command that makes it, with ``--out`` pointing
+    there (an absolute path, so it can be run from any folder), so that a notebook never
+    falls back silently to other results.
     """
+    results = Path(results).resolve()
     missing = missing_inputs(get_figures(names), results)
     if missing:
-        lines = "\n".join(f"  {path}  <-  {command}" for _, path, command in missing)
-        raise FileNotFoundError(f"{len(missing)} result file(s) missing under "
-                                f"{Path(results).resolve()}; make them with:\n{lines}")
-    return Path(results)
+        files = ", ".join(str(Path(path).relative_to(results)) for _, path, _ in missing)
+        commands = "\n".join(f"  {c}" for c in dict.fromkeys(c for _, _, c in missing))
+        raise FileNotFoundError(
+            f"{len(missing)} result file(s) missing under {results} ({files}). Make them "
+            f"with:\n{commands}\nor set REPLYALL_RESULTS to the folder that holds them.")
+    return results
 
 
 __all__ = ["FIGURES", "SAMPLE_RESULTS", "FigureDef", "Input", "get_figures",
