@@ -1,6 +1,7 @@
 """The `replyall run` command: outputs, and bad input as one line with exit code 2."""
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -87,3 +88,23 @@ def test_compare_prints_the_parameters_it_ran_with_after_set(tmp_path, monkeypat
     assert manifest["base_params"]["remove_rate"] == 1.26e-3
     assert manifest["base_params"]["complain_rate"] == 0.0021
     assert len(runs) == 1 and (runs["status"] == "ok").all()
+
+
+def test_python_dash_m_replyall_storm_runs_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "REPLYALL_CACHE": str(tmp_path / "cache"), "MPLBACKEND": "Agg"}
+    version = subprocess.run([sys.executable, "-m", "replyall_storm", "--version"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert version.returncode == 0 and version.stdout.startswith("replyall-storm ")
+    out = tmp_path / "run"
+    run = subprocess.run([sys.executable, "-m", "replyall_storm", "run", "--scenario", "small",
+                          "--hours", "1", "--out", str(out), "--no-progress"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert len(pd.read_parquet(out / "series.parquet")) == 60
+    bad = subprocess.run([sys.executable, "-m", "replyall_storm", "fit", str(tmp_path / "no")],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert f"replyall run --out {tmp_path / 'no'}" in bad.stderr

@@ -42,8 +42,10 @@ def fit_task(task: FitTask) -> dict[str, Any]:
 
 def load_curves(path: Path) -> tuple[str, Curves]:
     """The series to fit in a run or sweep folder (``"run"`` or ``"sweep"``), with labels."""
+    makes = (f"`replyall run --out {path}` or `replyall sweep SPEC --out {path}` makes one")
     if not path.is_dir():
-        raise ParameterError("PATH", str(path), "must be a `replyall run` or sweep folder")
+        raise ParameterError("PATH", str(path), f"must be a `replyall run` or sweep folder; "
+                             f"{makes}")
     series_path = path / "series.parquet"
     if (path / "manifest.json").exists():
         if not series_path.exists():
@@ -61,7 +63,8 @@ def load_curves(path: Path) -> tuple[str, Curves]:
         return "sweep", curves
     if series_path.exists():
         return "run", [({"source": path.name}, pd.read_parquet(series_path))]
-    raise ParameterError("PATH", str(path), "holds neither series.parquet nor manifest.json")
+    raise ParameterError("PATH", str(path), f"holds neither series.parquet nor manifest.json; "
+                         f"{makes}")
 
 
 def ensembles(curves: Curves) -> Curves:

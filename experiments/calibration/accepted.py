@@ -51,7 +51,9 @@ def calibrated_changes(path: Path | None) -> tuple[dict[str, Any], str]:
             params = dict(data.get("params", data))
     except (OSError, ValueError, KeyError, IndexError) as err:
         raise ParameterError("--calibrated", str(path), "must be a calibration folder with "
-                             f"accepted.parquet or a JSON file of parameters ({err})") from None
+                             "accepted.parquet (`replyall calibrate calibrate_nhs --out "
+                             f"{path}` makes one) or a JSON file of parameters ({err})"
+                             ) from None
     return params, f"calibrated parameters from {path}"
 
 
