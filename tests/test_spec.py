@@ -183,3 +183,27 @@ def test_saltelli_and_morris_designs_feed_salib_analyze():
         else:
             mu_star = morris.analyze(problem, x, y, seed=1)["mu_star"]
             assert mu_star[0] > mu_star[1] > 0 and mu_star[2] < 1e-12
+
+
+def test_ready_specs_are_found_by_name_and_an_existing_path_wins(tmp_path, monkeypatch):
+    packaged = load_spec(SPECS / "smoke.toml")
+    assert load_spec("smoke") == load_spec("smoke.toml") == packaged
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smoke.toml").write_text((SPECS / "smoke.toml").read_text().replace(
+        'name = "smoke"', 'name = "my-smoke"'))
+    assert load_spec("smoke.toml").name == "my-smoke"  # the file here, not the packaged one
+    assert load_spec("smoke").name == "smoke"  # no file called "smoke": the packaged spec
+    with pytest.raises(ParameterError) as excinfo:
+        load_spec("smokey")
+    text = str(excinfo.value)
+    assert "no such file, and no packaged spec of that name" in text and "smoke" in text
+    with pytest.raises(ParameterError, match="no such file"):
+        load_spec("elsewhere/smoke.toml")  # a path is a path: never a packaged name
+
+
+def test_cli_sweep_takes_a_ready_spec_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["sweep", "nope", "--no-progress"])
+    assert result.exit_code == 2 and "packaged: " in result.stderr
+    assert "smoke" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "results").exists()
