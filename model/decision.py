@@ -19,6 +19,11 @@ Reading ``new`` messages gives total hazard ``H = (h_r + h_c + h_m) * new``; the
 probability ``1 - exp(-H)`` and the action is drawn in proportion to the three hazards. One
 uniform number per check decides both, so the rule is a pure function of its inputs and one
 draw: the engines differ only in how they schedule checks.
+
+Each engine gathers what the rule sees of its checking users in one place, as a
+:class:`RuleInputs` (the fast engine for all of a minute's readers at once, a Mesa ``User`` for
+itself), and calls :func:`decide_for`. A new input to the rule is a new field there, filled in
+by each engine's one gathering method.
 """
 
 from __future__ import annotations
@@ -29,6 +34,27 @@ import numpy as np
 
 from .parameters import StormParams
 from .states import Action
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """What the decision rule sees of each checking user (arrays of equal length).
+
+    Attributes:
+        new: messages read at this check (messages; 0 means nothing to read: no action).
+        seen: messages read so far, ``new`` included (messages).
+        peers: graph neighbours who have sent a reply-all (users).
+        replied: whether the user has already sent a reply-all.
+        manager: whether the user manages a team.
+        audience_visible: whether the user sees the audience size (array, or one bool for all).
+    """
+
+    new: np.ndarray
+    seen: np.ndarray
+    peers: np.ndarray
+    replied: np.ndarray
+    manager: np.ndarray
+    audience_visible: np.ndarray | bool
 
 
 @dataclass(frozen=True)
@@ -123,3 +149,17 @@ def decide(
     action = np.where(u < c2, np.int8(Action.COMPLAIN), action)
     action = np.where(u < c1, np.int8(Action.REMOVE_ME), action)
     return action.astype(np.int8)
+
+
+def decide_for(inputs: RuleInputs, uniform: np.ndarray, params: StormParams) -> np.ndarray:
+    """:func:`decide` for users described by ``inputs``, with one U(0, 1) draw each."""
+    return decide(
+        inputs.new,
+        inputs.seen,
+        inputs.peers,
+        inputs.replied,
+        inputs.manager,
+        uniform,
+        params,
+        inputs.audience_visible,
+    )
