@@ -1,11 +1,13 @@
 """A user of the mail system as a Mesa agent: the readable, agent-by-agent reference.
 
 Each :class:`User` sits on its own cell of a ``mesa.discrete_space.Network`` built from the
-organisation graph, so its colleagues are ``self.cell.neighborhood.agents``. Every minute the
-model steps all users in random order; a user whose check is due reads its new mail and
-applies the shared decision rule (``model/decision.py``) to its own situation. Replies are
-collected in the model's :class:`MailTally` and sent at the end of the minute by the minute
-loop (``model/minute_loop.py``), exactly as the fast engine does.
+organisation graph, so its colleagues are the agents on the cells its cell is connected to
+(``self.cell.connections``, read directly rather than through ``cell.neighborhood``, whose
+cache keeps every model's cells alive in Mesa 3.3). Every minute the model steps all users in
+random order; a user whose check is due reads its new mail and applies the shared decision
+rule (``model/decision.py``) to its own situation. Replies are collected in the model's
+:class:`MailTally` and sent at the end of the minute by the minute loop
+(``model/minute_loop.py``), exactly as the fast engine does.
 
 The agent needs of its model (``model/engines/mesa_engine.py``): ``minute`` (the minute being
 simulated), ``unable_fraction``, ``rng``, ``params``, ``loop`` (for the transport), ``world``
@@ -13,6 +15,8 @@ and ``tally``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 from mesa.discrete_space import Cell, FixedAgent
@@ -92,9 +96,14 @@ class User(FixedAgent):
         self.reached = False
         self.visible_sender = False
 
+    def colleagues(self) -> Iterator[User]:
+        """The users on the cells connected to this user's cell (graph neighbours)."""
+        for cell in self.cell.connections.values():
+            yield from cell.agents
+
     def peers(self) -> int:
-        """Colleagues (graph neighbours) known to have sent a reply-all."""
-        return sum(1 for other in self.cell.neighborhood.agents if other.visible_sender)
+        """Colleagues known to have sent a reply-all."""
+        return sum(1 for other in self.colleagues() if other.visible_sender)
 
     def step(self) -> None:
         """Check mail if due this minute: read, decide, and schedule the next check."""
