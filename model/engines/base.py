@@ -86,7 +86,11 @@ def run_to_horizon(
     snapshots: dict[int, np.ndarray] = {}
     horizon = loop.params.horizon_min
     with tqdm(
-        total=horizon, initial=loop.minute, desc=desc, unit="min", disable=not progress,
+        total=horizon,
+        initial=loop.minute,
+        desc=desc,
+        unit="min",
+        disable=not progress,
         leave=False,
     ) as bar:
         while not loop.finished:

@@ -63,7 +63,8 @@ def _root_seed(seed: Any, rng: Any) -> int | np.random.SeedSequence:
         return np.random.SeedSequence()  # fresh entropy, kept in model.run_setup.sim_seed
     if isinstance(seed, np.random.Generator | np.random.BitGenerator):
         raise ParameterError(
-            "seed", type(seed).__name__,
+            "seed",
+            type(seed).__name__,
             "must be a non-negative integer or a numpy SeedSequence (the run's streams are "
             "derived from it)",
         )
@@ -120,7 +121,11 @@ class StormModel(mesa.Model):
         params = base.params(n_users=n_users, **kwargs)
         check_size(params.n_users, params.horizon_min)
         run = prepare_run(
-            params, _root_seed(seed, rng), org=org, org_seed=org_seed, org_spec=org_spec,
+            params,
+            _root_seed(seed, rng),
+            org=org,
+            org_seed=org_seed,
+            org_spec=org_spec,
             cache=cache,
         )
         super().__init__(rng=run.rng)
@@ -162,9 +167,7 @@ class StormModel(mesa.Model):
         """The model for a full set of parameters (what ``simulate(engine="mesa")`` runs)."""
         params = (params or StormParams()).validate()
         fields = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
-        return cls(
-            seed=seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache, **fields
-        )
+        return cls(seed=seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache, **fields)
 
     # --- what Mesa users call -------------------------------------------------------------
     @property
