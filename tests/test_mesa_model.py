@@ -179,7 +179,8 @@ PRIVATE_MESA = re.compile(r"\._cells\b|\b_ids\b|_clear_cache|__new__\(|_mesa_cel
 
 
 def test_no_private_mesa_api_in_the_project():
-    sources = [*(ROOT / "model").rglob("*.py")]
+    sources = [*(ROOT / "model").rglob("*.py"), *(ROOT / "notebooks").glob("*.py"),
+               *(ROOT / "notebooks").glob("*.ipynb")]
     assert sources
     for path in sources:
         found = PRIVATE_MESA.findall(path.read_text(encoding="utf-8"))
