@@ -4,12 +4,13 @@ Serve it with::
 
     solara run notebooks/app.py        # then open the address it prints (port 8765)
 
-Notebook 01 shows the same page (``make_page()``) and draws the same panels for its static
-figure. Panels: the organisation network with every user drawn and coloured by state, the
-storm curves (users per state, reply-alls sent), and the transport (deliveries queued,
-messages received and read per user). Sliders set the list size (users; the list reaches the
-whole organisation), the two reply hazards, the cut-off, the transport's capacity, the peer
-weight and the seed: press *Reset* after moving one, then *Step* (one minute) or play.
+Each browser session gets its own model (:func:`Page`); notebook 01 shows the same page
+(``make_page()``) and draws the same panels for its static figure. Panels: the organisation
+network with every user drawn and coloured by state, the storm curves (users per state,
+reply-alls sent), and the transport (deliveries queued, messages received and read per user).
+Sliders set the list size (users; the list reaches the whole organisation), the two reply
+hazards, the cut-off, the transport's capacity, the peer weight and the seed: press *Reset*
+after moving one, then *Step* (one minute) or play.
 
 The network is drawn here with matplotlib rather than with Mesa's space component, whose
 network drawing masks markers with ``z_order == zorder & mask_marker`` (an operator-precedence
@@ -27,6 +28,7 @@ import solara
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import update_counter
 
@@ -70,6 +72,9 @@ MODEL_PARAMS = {
     **FIXED,
 }
 """What SolaraViz's *Reset* passes to ``StormModel(**values)``."""
+
+PANEL_IN = (5.6, 3.2)
+"""Size of each panel (inches; 616 x 352 pixels at 110 dpi, one card of SolaraViz's grid)."""
 
 STATE_RGBA = to_rgba_array([style.STATE_COLOURS[name] for name in STATE_NAMES])
 """Face colour of a user in each State (rows in State order)."""
@@ -128,14 +133,16 @@ def draw_network(model: StormModel, ax) -> PathCollection:
     )
     counts = np.bincount(state, minlength=len(State))
     handles = [
-        ax.scatter(
+        Line2D(
             [],
             [],
-            s=18,
-            color=STATE_RGBA[s],
-            edgecolors="0.3",
-            linewidths=0.3,
-            label=f"{style.STATE_LABELS[name]}: {counts[s]}",
+            ls="",
+            marker="o",
+            markersize=4.5,
+            markerfacecolor=STATE_RGBA[s],
+            markeredgecolor="0.3",
+            markeredgewidth=0.3,
+            label=f"{name} {counts[s]}",
         )
         for s, name in enumerate(STATE_NAMES)
     ]
@@ -143,17 +150,19 @@ def draw_network(model: StormModel, ax) -> PathCollection:
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        ncol=2,
+        ncol=len(handles),
         fontsize=7,
         frameon=False,
+        handletextpad=0.2,
+        columnspacing=1.2,
     )
     cut = model.loop.transport.cut_minute
     status = "list open" if np.isnan(cut) else f"list disabled at minute {int(cut)}"
     ax.set_title(
-        f"{len(state)} users, minute {model.minute} ({clock(model)}), {status}", fontsize=9
+        f"{len(state)} users, minute {model.minute} ({clock(model)}): {status}", fontsize=9
     )
-    ax.set_aspect("equal")
-    ax.set_axis_off()
+    ax.margins(0.02)
+    ax.set_axis_off()  # the layout fills the panel: distances on it mean nothing
     return users
 
 
@@ -188,7 +197,7 @@ def draw_transport(model: StormModel, ax) -> None:
     )
     p = model.params
     ax.set_xlim(0, min(p.horizon_min, max(60, model.minute, p.cutoff_min + 10)))
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max(100.0, 1.1 * float(data["backlog"].max()) if len(data) else 0.0))
     ax.set_xlabel("minutes after the first send")
     ax.set_ylabel("deliveries queued")
     per_user = ax.twinx()
@@ -223,21 +232,21 @@ def _figure(draw, model: StormModel, size: tuple[float, float]) -> None:
 def NetworkView(model: StormModel):  # noqa: N802 (Solara components are CamelCase)
     """The organisation network, every user coloured by state."""
     update_counter.get()  # redrawn after every step
-    _figure(draw_network, model, (6.0, 5.6))
+    _figure(draw_network, model, PANEL_IN)
 
 
 @solara.component
 def StormView(model: StormModel):  # noqa: N802
     """The storm curves."""
     update_counter.get()
-    _figure(draw_storm, model, (5.6, 3.2))
+    _figure(draw_storm, model, PANEL_IN)
 
 
 @solara.component
 def TransportView(model: StormModel):  # noqa: N802
     """The transport's backlog and the messages per user."""
     update_counter.get()
-    _figure(draw_transport, model, (5.6, 3.2))
+    _figure(draw_transport, model, PANEL_IN)
 
 
 def make_model(**overrides) -> StormModel:
@@ -256,4 +265,8 @@ def make_page(model: StormModel | None = None):
     )
 
 
-page = make_page()
+@solara.component
+def Page():  # noqa: N802 (what `solara run` serves)
+    """The app: one model per browser session, so that visitors do not share a storm."""
+    model = solara.use_memo(make_model, [])
+    return make_page(model)

@@ -88,8 +88,10 @@ def test_the_rendered_panel_shows_every_state_colour(app, stormy):
         assert found >= 5 * np.count_nonzero(app.user_states(stormy) == s), State(s).name
 
 
-def test_the_page_has_its_three_panels(app, stormy):
-    box, rc = solara.render(app.make_page(stormy), handle_error=False)
+@pytest.mark.parametrize("page", ["make_page", "Page"])
+def test_the_page_has_its_three_panels(app, stormy, page):
+    element = app.make_page(stormy) if page == "make_page" else app.Page()  # Page: `solara run`
+    box, rc = solara.render(element, handle_error=False)
     try:
         assert len(rc.find(ipywidgets.Image).widgets) == 3
     finally:
