@@ -21,9 +21,9 @@ from .engines.base import Engine, RunResult, run_to_horizon
 from .errors import ParameterError
 from .org import Organisation, OrgSpec
 from .parameters import StormParams
-from .run_setup import prepare_run, streams
+from .run_setup import prepare_run
 
-__all__ = ["build_engine", "simulate", "streams"]
+__all__ = ["build_engine", "simulate"]
 
 
 def build_engine(
