@@ -27,7 +27,7 @@ run: $(VENV)/.run-installed
 
 ## The whole test suite (lint included), as CI runs it; notebooks run in fast mode.
 test: $(VENV)/.test-installed
-	$(BIN)/ruff check model experiments tests notebooks/app.py
+	$(BIN)/ruff check src model experiments tests notebooks/app.py
 	REPLYALL_FAST=1 $(BIN)/pytest -n 2 --durations=15 --nbmake tests notebooks
 
 bench: $(VENV)/.run-installed

@@ -6,7 +6,8 @@ checks them all before anything is simulated and raises :class:`ParameterError` 
 first bad one. The ODD description in ``model/README.md`` is generated from the same table
 (:func:`parameter_table`), so the documentation cannot drift from the code.
 
-Sources are tagged as in ``shared/reference/nhs-2016.md``: [R] reported, [C] anecdotal,
+Sources are tagged as in the project's facts about real storms
+(``experiments/data/storms.toml``, which lists each source): [R] reported, [C] anecdotal,
 [D] derived, [A] a modelling assumption (to be calibrated).
 """
 

@@ -1,4 +1,4 @@
-"""ABC calibration (experiments/calibration.py, observed.py, calibrate_command.py)."""
+"""ABC calibration (experiments/calibration/: observations, apmc, settings, pipeline)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from replyall_storm.experiments.calibration import (
+from replyall_storm.experiments.calibration.apmc import (
     Prior,
     apmc,
-    load_calibration,
     posterior_summary,
-    sweep_simulator,
     weighted_quantile,
 )
+from replyall_storm.experiments.calibration.generations import sweep_simulator
+from replyall_storm.experiments.calibration.observations import (
+    TARGETS,
+    Observation,
+    distance,
+    synthetic_targets,
+)
+from replyall_storm.experiments.calibration.settings import load_calibration
 from replyall_storm.experiments.cli import main
-from replyall_storm.experiments.observed import TARGETS, Observation, distance, synthetic_targets
 from replyall_storm.experiments.sweep import run_sweep
 from replyall_storm.model.scenarios import get_scenario
 
@@ -168,7 +173,7 @@ def test_bad_spec_exits_2_and_writes_nothing(tmp_path, edit, where):
 
 def test_pyabc_backend_small(tmp_path):
     pytest.importorskip("pyabc", reason="pyabc (extra `abc`) is not installed")
-    from replyall_storm.experiments.abc_backend import run_pyabc
+    from replyall_storm.experiments.calibration.pyabc_backend import run_pyabc
 
     cal = load_calibration(_dict_spec(n=12), generations=2, backend="pyabc")
     res = run_pyabc(cal, tmp_path, n=12, alpha=0.5, generations=2, min_acceptance=0.05)

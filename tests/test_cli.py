@@ -1,6 +1,7 @@
 """The `replyall run` command: outputs, and bad input as one line with exit code 2."""
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -64,3 +65,46 @@ def test_bench_runs_every_measurement_and_writes_its_figures(tmp_path):
 def test_bench_refuses_bad_sizes():
     result = CliRunner().invoke(main, ["bench", "--users", "10"])
     assert result.exit_code == 2 and "--users=10: must be at least 100" in result.output
+
+
+def test_compare_prints_the_parameters_it_ran_with_after_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLYALL_CACHE", str(tmp_path / "cache"))
+    calibrated = tmp_path / "calibrated.json"
+    calibrated.write_text(json.dumps({"remove_rate": 0.00132, "complain_rate": 0.0021}))
+    out = tmp_path / "compare"
+    result = CliRunner().invoke(main, [
+        "compare", "--scenario", "small", "--users", "500", "--replicates", "1",
+        "--policy", "2016 response", "--calibrated", str(calibrated),
+        "--set", "remove_rate=1.26e-3", "--set", "horizon_min=120", "--out", str(out),
+        "--workers", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    header = result.output.split("compare-small:")[0]
+    assert f"calibrated parameters from {calibrated}; then --set remove_rate, horizon_min" \
+        in header
+    assert "running with: remove_rate=0.00126, complain_rate=0.0021, horizon_min=120" in header
+    assert "0.00132" not in result.output
+    runs = pd.read_parquet(out / "runs.parquet")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["base_params"]["remove_rate"] == 1.26e-3
+    assert manifest["base_params"]["complain_rate"] == 0.0021
+    assert len(runs) == 1 and (runs["status"] == "ok").all()
+
+
+def test_python_dash_m_replyall_storm_runs_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "REPLYALL_CACHE": str(tmp_path / "cache"), "MPLBACKEND": "Agg"}
+    version = subprocess.run([sys.executable, "-m", "replyall_storm", "--version"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert version.returncode == 0 and version.stdout.startswith("replyall-storm ")
+    out = tmp_path / "run"
+    run = subprocess.run([sys.executable, "-m", "replyall_storm", "run", "--scenario", "small",
+                          "--hours", "1", "--out", str(out), "--no-progress"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert len(pd.read_parquet(out / "series.parquet")) == 60
+    bad = subprocess.run([sys.executable, "-m", "replyall_storm", "fit", str(tmp_path / "no")],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert f"replyall run --out {tmp_path / 'no'}" in bad.stderr

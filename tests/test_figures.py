@@ -67,11 +67,11 @@ def test_missing_results_name_the_command_and_write_nothing(tmp_path):
     text = result.output
     assert "nothing written" in text
     assert f"replyall run --out {tmp_path / 'none' / RUN_DIR}" in text
-    assert "replyall sweep experiments/specs/heatmap.toml" in text
+    assert "replyall sweep heatmap --out" in text
     assert "replyall compare" in text
     assert "replyall calibrate" in text
     assert "replyall sensitivity" in text
-    assert "replyall sweep experiments/specs/cutoff_sweep.toml" in text
+    assert "replyall sweep cutoff_sweep --out" in text
     lines = [ln for ln in text.splitlines() if " <- " in ln]
     assert len(lines) == len({ln.split(" <- ")[0] for ln in lines}), "one line per missing file"
     assert not out.exists()
@@ -104,3 +104,29 @@ def test_sample_is_small_and_documented():
                  "specs/sensitivity.toml"):
         assert spec in readme
     assert not any(p.name in (".lock", "timings.parquet") or "parts" in p.parts for p in files)
+
+
+def test_a_missing_input_never_suggests_the_flag_just_used(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    only = CliRunner().invoke(main, ["figures", "--results", str(empty), "--only", "storm",
+                                     "--out", str(tmp_path / "a")])
+    hint = only.output.splitlines()[0]
+    assert only.exit_code == 2 and "try --sample" in hint and "--only" not in hint
+    monkeypatch.setattr("replyall_storm.experiments.cli.figures.SAMPLE_RESULTS", empty)
+    sample = CliRunner().invoke(main, ["figures", "--sample", "--out", str(tmp_path / "b")])
+    assert sample.exit_code == 2
+    first = sample.output.splitlines()[0]
+    assert "reinstall replyall-storm" in first and "--sample" not in first
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_notebooks_require_their_inputs_instead_of_falling_back(tmp_path):
+    from replyall_storm.experiments.figures import require
+
+    assert require(["calibration", "mitigations"], SAMPLE_RESULTS) == SAMPLE_RESULTS.resolve()
+    with pytest.raises(FileNotFoundError) as excinfo:
+        require(["mitigations"], tmp_path / "results")
+    text = str(excinfo.value)
+    assert f"replyall compare --out {tmp_path / 'results' / 'compare-nhs2016'}" in text
+    assert f"replyall sweep cutoff_sweep --out {tmp_path / 'results' / 'cutoff_sweep'}" in text
+    assert "REPLYALL_RESULTS" in text and "sample" not in text

@@ -1,4 +1,4 @@
-"""Sensitivity indices (experiments/sensitivity.py) and `replyall sensitivity`."""
+"""Sensitivity indices (experiments/analysis/sensitivity.py) and `replyall sensitivity`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from click.testing import CliRunner
 from SALib.sample import morris as morris_sample
 from SALib.test_functions import Ishigami
 
+from replyall_storm.experiments.analysis.sensitivity import (
+    analyse,
+    outputs_by_point,
+    sobol_of_function,
+)
 from replyall_storm.experiments.cli import main
-from replyall_storm.experiments.sensitivity import analyse, outputs_by_point, sobol_of_function
 
 PI3 = {"num_vars": 3, "names": ["x1", "x2", "x3"], "bounds": [[-np.pi, np.pi]] * 3}
 

@@ -1,4 +1,4 @@
-"""The forced SIR fit (experiments/sir_fit.py) and `replyall fit`."""
+"""The forced SIR fit (experiments/analysis/sir_fit.py) and `replyall fit`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from replyall_storm.experiments.analysis.sir_fit import fit_counts, fit_series, sir_cumulative
 from replyall_storm.experiments.cli import main
-from replyall_storm.experiments.sir_fit import fit_counts, fit_series, sir_cumulative
 from replyall_storm.experiments.sweep import run_sweep, thin
 from replyall_storm.model.scenarios import get_scenario
 

@@ -1,4 +1,4 @@
-"""Sweep specs (experiments/spec.py): one-line errors naming the key, designs, seeds."""
+"""Sweep specs (experiments/sweeps/spec.py, validate.py): one-line errors, designs, seeds."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from replyall_storm.experiments.cli import main
-from replyall_storm.experiments.spec import load_spec, parse_spec
 from replyall_storm.experiments.sweep import thin
+from replyall_storm.experiments.sweeps import load_spec, parse_spec
 from replyall_storm.model.errors import ParameterError
 
 SPECS = Path(__file__).resolve().parents[1] / "experiments" / "specs"
@@ -140,15 +140,15 @@ def test_sampled_designs_are_in_range_deterministic_and_typed(kind):
 def test_seeds_depend_only_on_point_and_replicate():
     s = parse_spec(BASE)
     tasks = s.tasks(s.points())
-    assert [t["run_id"] for t in tasks] == list(range(12))
-    assert tasks[5]["spawn_key"] == (2, 1) and tasks[5]["entropy"] == 7
-    assert tasks[5]["changes"] == {"n_users": 500, "horizon_min": 120, "remove_rate": 1e-3,
-                                   "cutoff_min": 90.0}
+    assert [t.run_id for t in tasks] == list(range(12))
+    assert tasks[5].spawn_key == (2, 1) and tasks[5].entropy == 7
+    assert tasks[5].changes == {"n_users": 500, "horizon_min": 120, "remove_rate": 1e-3,
+                                "cutoff_min": 90.0}
     common = parse_spec({**BASE, "common_seeds": True, "common_org": True})
     ctasks = common.tasks(common.points())
-    assert {t["spawn_key"] for t in ctasks} == {(0, 0), (0, 1)}
-    assert ctasks[0]["org_seed"] == common.org_seed() is not None and ctasks[0]["cache"]
-    assert tasks[0]["org_seed"] is None and not tasks[0]["cache"]
+    assert {t.spawn_key for t in ctasks} == {(0, 0), (0, 1)}
+    assert ctasks[0].org_seed == common.org_seed() is not None and ctasks[0].cache
+    assert tasks[0].org_seed is None and not tasks[0].cache
 
 
 def test_thin_sums_counts_and_keeps_levels_at_window_end():
@@ -183,3 +183,27 @@ def test_saltelli_and_morris_designs_feed_salib_analyze():
         else:
             mu_star = morris.analyze(problem, x, y, seed=1)["mu_star"]
             assert mu_star[0] > mu_star[1] > 0 and mu_star[2] < 1e-12
+
+
+def test_ready_specs_are_found_by_name_and_an_existing_path_wins(tmp_path, monkeypatch):
+    packaged = load_spec(SPECS / "smoke.toml")
+    assert load_spec("smoke") == load_spec("smoke.toml") == packaged
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smoke.toml").write_text((SPECS / "smoke.toml").read_text().replace(
+        'name = "smoke"', 'name = "my-smoke"'))
+    assert load_spec("smoke.toml").name == "my-smoke"  # the file here, not the packaged one
+    assert load_spec("smoke").name == "smoke"  # no file called "smoke": the packaged spec
+    with pytest.raises(ParameterError) as excinfo:
+        load_spec("smokey")
+    text = str(excinfo.value)
+    assert "no such file, and no packaged spec of that name" in text and "smoke" in text
+    with pytest.raises(ParameterError, match="no such file"):
+        load_spec("elsewhere/smoke.toml")  # a path is a path: never a packaged name
+
+
+def test_cli_sweep_takes_a_ready_spec_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["sweep", "nope", "--no-progress"])
+    assert result.exit_code == 2 and "packaged: " in result.stderr
+    assert "smoke" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "results").exists()

@@ -2,19 +2,28 @@
 
 Each figure reads the result folders that the ordinary commands write (``replyall run``,
 ``replyall sweep``, ``replyall compare``, calibration, sensitivity) and never simulates. The
-table below names each figure, the files it reads (relative to the results folder,
-``results/`` by default) and the command that makes them at full scale; ``replyall figures``
-checks every input before it draws anything and prints that command for each one missing.
+table below names each figure, the files it reads (relative to the results folder:
+``results/`` in the working directory by default, or ``$REPLYALL_RESULTS``) and the command
+that makes them at full scale; ``replyall figures`` checks every input before it draws
+anything and prints that command for each one missing (:func:`missing_inputs`), and the
+notebooks do the same (:func:`require`).
 
-The committed sample in ``experiments/sample_results/`` has the same layout at reduced size
-(``replyall figures --sample``); its README says how it was made.
+A small sample of results ships with the package (``experiments/sample_results/``, the same
+layout at reduced size: ``replyall figures --sample``); its README says how it was made.
+
+Modules: one per publication figure (:mod:`.storm` figures 1 and 7, :mod:`.heatmap`,
+:mod:`.calibration`, :mod:`.sensitivity`, :mod:`.mitigations`, :mod:`.graph`), the commands'
+own quick-look figures (:mod:`.run_overview`, :mod:`.comparison`, :mod:`.predictive`) and the
+house style (:mod:`.style`).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 RUN_DIR = "run-nhs2016-seed0"
@@ -24,8 +33,13 @@ SENSITIVITY_DIR = "sensitivity-sensitivity"
 COMPARE_DIR = "compare-nhs2016"
 CUTOFF_DIR = "cutoff_sweep"
 
-SAMPLE_RESULTS = Path(__file__).resolve().parents[1] / "sample_results"
-"""The committed sample of results (``replyall figures --sample``)."""
+SAMPLE_RESULTS = Path(str(resources.files("replyall_storm.experiments") / "sample_results"))
+"""The sample of results shipped with the package (``replyall figures --sample``)."""
+
+
+def results_dir() -> Path:
+    """Where results are read and written by default: ``$REPLYALL_RESULTS`` or ``./results``."""
+    return Path(os.environ.get("REPLYALL_RESULTS") or "results")
 
 
 @dataclass(frozen=True)
@@ -69,17 +83,17 @@ RUN_CMD = "replyall run --out {dir}"
 _run = (Input(f"{RUN_DIR}/series.parquet", RUN_CMD), Input(f"{RUN_DIR}/summary.json", RUN_CMD))
 _graph = (Input(f"{RUN_DIR}/snapshots.parquet", RUN_CMD),
           Input(f"{RUN_DIR}/graph_sample.parquet", RUN_CMD))
-HEATMAP_CMD = "replyall sweep experiments/specs/heatmap.toml --out {dir}"
+HEATMAP_CMD = "replyall sweep heatmap --out {dir}"
 _heatmap = (Input(f"{HEATMAP_DIR}/runs.parquet", HEATMAP_CMD),
             Input(f"{HEATMAP_DIR}/manifest.json", HEATMAP_CMD))
-CALIBRATE_CMD = "replyall calibrate experiments/specs/calibrate_nhs.toml --out {dir}"
+CALIBRATE_CMD = "replyall calibrate calibrate_nhs --out {dir}"
 _calibration = (Input(f"{CALIBRATION_DIR}/accepted.parquet", CALIBRATE_CMD),
                 Input(f"{CALIBRATION_DIR}/posterior.parquet", CALIBRATE_CMD),
                 Input(f"{CALIBRATION_DIR}/summary.json", CALIBRATE_CMD))
-SENSITIVITY_CMD = "replyall sensitivity experiments/specs/sensitivity.toml --out {dir}"
+SENSITIVITY_CMD = "replyall sensitivity sensitivity --out {dir}"
 _sensitivity = (Input(f"{SENSITIVITY_DIR}/indices.parquet", SENSITIVITY_CMD),)
 COMPARE_CMD = "replyall compare --out {dir}"
-CUTOFF_CMD = "replyall sweep experiments/specs/cutoff_sweep.toml --out {dir}"
+CUTOFF_CMD = "replyall sweep cutoff_sweep --out {dir}"
 _mitigations = (Input(f"{COMPARE_DIR}/comparison.parquet", COMPARE_CMD),
                 Input(f"{COMPARE_DIR}/runs.parquet", COMPARE_CMD),
                 Input(f"{CUTOFF_DIR}/runs.parquet", CUTOFF_CMD),
@@ -114,4 +128,35 @@ def get_figures(names: list[str] | None = None) -> list[FigureDef]:
     return [known[n] for n in names]
 
 
-__all__ = ["FIGURES", "SAMPLE_RESULTS", "FigureDef", "Input", "get_figures"]
+def missing_inputs(figures: Iterable[FigureDef], results: Path) -> list[tuple[str, str, str]]:
+    """(figure stem, missing path, command that makes it), each missing file once."""
+    seen, out = set(), []
+    for fig in figures:
+        for item in fig.missing(results):
+            path = str(Path(results) / item.path)
+            if path not in seen:
+                seen.add(path)
+                out.append((fig.stem, path, item.command_for(results)))
+    return out
+
+
+def require(names: list[str], results: Path) -> Path:
+    """``results`` if it holds every input of the figures ``names``; else FileNotFoundError.
+
+    The error names each missing file and the command that makes it, with ``--out`` pointing
+    there (an absolute path, so it can be run from any folder), so that a notebook never
+    falls back silently to other results.
+    """
+    results = Path(results).resolve()
+    missing = missing_inputs(get_figures(names), results)
+    if missing:
+        files = ", ".join(str(Path(path).relative_to(results)) for _, path, _ in missing)
+        commands = "\n".join(f"  {c}" for c in dict.fromkeys(c for _, _, c in missing))
+        raise FileNotFoundError(
+            f"{len(missing)} result file(s) missing under {results} ({files}). Make them "
+            f"with:\n{commands}\nor set REPLYALL_RESULTS to the folder that holds them.")
+    return results
+
+
+__all__ = ["FIGURES", "SAMPLE_RESULTS", "FigureDef", "Input", "get_figures",
+           "missing_inputs", "require", "results_dir"]

@@ -3,8 +3,10 @@
 Reads a ``replyall calibrate`` folder: ``accepted.parquet`` (the final weighted population),
 ``posterior.parquet`` (median, 90 % interval and prior range per parameter),
 ``correlation.parquet`` (weighted correlations, log10 for log axes) and, when present,
-``particles.parquet`` (every simulated set, drawn in grey: where the ABC looked). Axes span the
-prior box; log-uniform priors get log axes.
+``particles.parquet`` (every simulated set, drawn in grey: where the ABC looked). Log-uniform
+priors get log axes. The prior is drawn on every panel: its box (each parameter's range, with
+a little room around it) in the pair plots, its range and its flat density in the histograms,
+so one sees at a glance whether the accepted region fills the prior or presses on its edges.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import LogLocator, NullFormatter
 
 from . import CALIBRATION_DIR, style
@@ -54,6 +57,19 @@ def default_value(name: str, n_users: int) -> float | None:
     if v is None:
         return None
     return v * (840_000 / n_users) ** PER_LIST.get(name, 0)
+
+
+PAD = 0.06  # room around the prior box, as a share of its width (in log units on log axes)
+PRIOR_FACE, PRIOR_EDGE = "0.95", "0.45"
+BINS = 12
+
+
+def padded(lo: float, hi: float, log: bool) -> tuple[float, float]:
+    """Axis limits a little wider than the prior range ``[lo, hi]``."""
+    if log:
+        a, b = np.log10(lo), np.log10(hi)
+        return 10 ** (a - PAD * (b - a)), 10 ** (b + PAD * (b - a))
+    return lo - PAD * (hi - lo), hi + PAD * (hi - lo)
 
 
 def _log_ticks(ax) -> None:
@@ -99,12 +115,15 @@ def draw_calibration(results: Path, out_dir: Path, stem: str) -> list[Path]:
                     continue
                 if xi["log"]:
                     ax.set_xscale("log")
-                ax.set_xlim(lo_x, hi_x)
-                if i == j:  # diagonal: weighted histogram
+                ax.set_xlim(*padded(lo_x, hi_x, bool(xi["log"])))
+                if i == j:  # diagonal: weighted histogram over the flat prior
                     x = accepted[xname].to_numpy(float)
-                    edges = (np.geomspace(lo_x, hi_x, 13) if xi["log"]
-                             else np.linspace(lo_x, hi_x, 13))
+                    edges = (np.geomspace(lo_x, hi_x, BINS + 1) if xi["log"]
+                             else np.linspace(lo_x, hi_x, BINS + 1))
+                    ax.axvspan(lo_x, hi_x, facecolor=PRIOR_FACE, edgecolor="none", zorder=0)
                     ax.hist(x, bins=edges, weights=w, color=accent, alpha=0.6, lw=0)
+                    ax.plot([lo_x, lo_x, hi_x, hi_x], [0, 1 / BINS, 1 / BINS, 0],
+                            color=PRIOR_EDGE, lw=0.7, ls=":", zorder=3)
                     ax.axvline(float(xi["median"]), color="black", lw=0.9)
                     for q in ("lo", "hi"):
                         ax.axvline(float(xi[q]), color="black", lw=0.6, ls="--")
@@ -112,9 +131,13 @@ def draw_calibration(results: Path, out_dir: Path, stem: str) -> list[Path]:
                     ax.spines[["left", "top", "right"]].set_visible(False)
                 else:  # lower: the accepted region over everything simulated
                     yi = info.loc[yname]
+                    lo_y, hi_y = float(yi["prior_lo"]), float(yi["prior_hi"])
                     if yi["log"]:
                         ax.set_yscale("log")
-                    ax.set_ylim(float(yi["prior_lo"]), float(yi["prior_hi"]))
+                    ax.set_ylim(*padded(lo_y, hi_y, bool(yi["log"])))
+                    ax.add_patch(Rectangle((lo_x, lo_y), hi_x - lo_x, hi_y - lo_y,
+                                           facecolor=PRIOR_FACE, edgecolor=PRIOR_EDGE, lw=0.6,
+                                           ls="--", zorder=0))
                     if every is not None:
                         ax.scatter(every[xname], every[yname], s=2.0, color="0.75", lw=0,
                                    zorder=1, rasterized=False)
@@ -139,8 +162,11 @@ def draw_calibration(results: Path, out_dir: Path, stem: str) -> list[Path]:
                    Line2D([], [], color="black", lw=0.9),
                    Line2D([], [], color="black", lw=0.6, ls="--"),
                    Line2D([], [], ls="", marker="*", ms=7, mfc="white", mec="black", mew=0.5)]
+        handles += [Patch(facecolor=PRIOR_FACE, edgecolor=PRIOR_EDGE, lw=0.6, ls="--"),
+                    Line2D([], [], color=PRIOR_EDGE, lw=0.7, ls=":")]
         labels = ["accepted (size: ABC weight)", "every set simulated",
-                  "weighted median", "90 % interval", "model defaults"]
+                  "weighted median", "90 % interval", "model defaults",
+                  "prior box (uniform; log-uniform on log axes)", "prior density"]
         if corr is not None:
             handles.append(Line2D([], [], ls="", marker="$r$", ms=5, color="black"))
             labels.append("weighted correlation\n(of log10 for log axes)")

@@ -2,7 +2,7 @@
 
 Reads ``replyall compare`` (``comparison.parquet``, one row per policy in design-point order,
 and the sweep's ``runs.parquet`` in the same folder) and the cut-off sweep
-(``experiments/specs/cutoff_sweep.toml``). Storm size is the messages each user eventually
+(the ready spec ``cutoff_sweep``). Storm size is the messages each user eventually
 receives (``messages_per_user_eventual``), so that a storm still queued when the run ends is
 counted whole; ranges are 2.5-97.5 % over replicates (common random numbers: every policy
 and cut-off sees the same storms).

@@ -2,8 +2,9 @@
 
 Both read a ``replyall run`` folder (``series.parquet``, ``summary.json``). Figure 1 also fits
 the forced SIR of :mod:`..sir_fit` to the reply-alls sent (a least-squares fit of a few
-seconds, deterministic: no simulation), and draws the 2016 observations of :mod:`..observed`
-with their reported ranges.
+seconds, deterministic: no simulation), and draws the 2016 observations
+(:mod:`..calibration.observations`, from ``experiments/data/storms.toml``) with their
+reported ranges.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .. import observed
-from ..sir_fit import fit_series, sir_cumulative
+from ..analysis.sir_fit import fit_series, sir_cumulative
+from ..calibration import observations
 from . import RUN_DIR, style
 
 BIN_MIN = 10  # minutes per bar of reply-alls
-SENDERS_BY_MIN = observed._minutes(11.5)  # "70 or 80 people had replied by 11:30" [R]
-CLEARED_MIN = observed._minutes(24 + 16.5)  # queues cleared 15 Nov 16:30 [R]
+SENDERS_BY_MIN = observations.get("senders_by_1130").minute  # "70 or 80 ... by 11:30" [R]
+CLEARED_MIN = observations.get("backlog_cleared_minute").minute  # 15 Nov 16:30 [R]
 
 
 def load_run(results: Path) -> tuple[pd.DataFrame, dict]:
@@ -32,8 +33,8 @@ def load_run(results: Path) -> tuple[pd.DataFrame, dict]:
             json.loads((folder / "summary.json").read_text()))
 
 
-def _obs(key: str) -> observed.Observation:
-    return next(o for o in (*observed.TARGETS, *observed.CONTEXT) if o.key == key)
+def _obs(key: str) -> observations.Observation:
+    return observations.get(key)
 
 
 def _cutoff(ax, summary: dict) -> None:
@@ -182,10 +183,30 @@ def draw_transport(results: Path, out_dir: Path, stem: str) -> list[Path]:
             ax_a.text(hours[-1], degrade / unit, "service degrades\nabove this backlog",
                       ha="right", va="bottom", fontsize=note, color="0.4")
         ax_a.set_ylabel(f"queued deliveries ({unit_label})")
-        ax_b.plot(hours, series["delay_min"] / 60.0, color=style.PALETTE[5],
-                  label="model: delay of storm messages")
-        ax_b.plot(hours, series["normal_delay_min"] / 60.0, color=style.PALETTE[0], ls="--",
+        storm_delay = series["delay_min"].to_numpy(float) / 60.0
+        normal_delay = series["normal_delay_min"].to_numpy(float) / 60.0
+        # storm mail: a wide pale band; ordinary mail: a thin dark dashed line drawn on top,
+        # so both stay visible where they coincide (one queue, no low-priority lane)
+        ax_b.plot(hours, storm_delay, color=style.PALETTE[5], lw=3.2, alpha=0.45,
+                  solid_capstyle="butt", label="model: delay of storm messages")
+        ax_b.plot(hours, normal_delay, color=style.PALETTE[0], lw=0.9, ls=(0, (3, 1.5)),
                   label="model: delay of ordinary mail")
+        same = bool(np.allclose(storm_delay, normal_delay, atol=1.0 / 60.0))
+        if same and storm_delay.max() > 0:
+            peak = int(np.argmax(storm_delay))
+            ax_b.annotate("ordinary mail waits\nbehind the storm:\nthe delays coincide",
+                          (hours[peak], storm_delay[peak]), xytext=(0.97, 0.66),
+                          textcoords="axes fraction", ha="right", va="top", fontsize=note,
+                          color="0.3", zorder=5,
+                          bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none",
+                                "alpha": 0.9},
+                          arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
+        elif storm_delay.max() > 0:
+            ax_b.text(0.97, 0.66, "ordinary mail\nbypasses the\nstorm's queue",
+                      transform=ax_b.transAxes, ha="right", va="top", fontsize=note,
+                      color="0.3", zorder=5,
+                      bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none",
+                            "alpha": 0.9})
         delay = _obs("max_delay_min")
         ax_b.axhline(delay.lo / 60.0, color=style.OBSERVED_COLOUR, lw=0.8, ls=":",
                      label='2016: work email "delayed by at least three hours" [R]')

@@ -1,0 +1,205 @@
+"""Approximate Bayesian computation of the storm's parameters from the 2016 observations.
+
+A calibration spec (:mod:`.settings`) is a sweep spec with a ranged design (``lhs`` or
+``sobol``) whose axes are the priors -- uniform on ``[low, high]``, log-uniform with ``log =
+true`` -- plus an optional ``[abc]`` table. Generation 0 *is* the spec's design (a
+space-filling sample of the prior, ``design.n`` particles); every generation runs through the
+sweeps (:mod:`.generations`: local pool or Dask, resumable, progress bar) into ``OUT/gen-NN``,
+with seeds derived from ``root_seed`` and the generation (:mod:`..seeds`), so an interrupted
+calibration resumes where it stopped and gives the same particles bit for bit.
+
+The built-in algorithm is adaptive population Monte Carlo ABC (APMC; Lenormand, Jabot and
+Deffuant 2013, Comput. Stat. 28:2777), in the prior's unit cube ``u`` (log10 for log axes):
+
+1. Simulate ``N`` prior points; keep the ``N_a = alpha N`` closest (weights 1); ``eps`` is
+   the largest kept distance.
+2. Draw ``N - N_a`` new points from the kept ones (by weight), each moved by a Gaussian with
+   twice their weighted covariance (redrawn until inside the prior box); weight
+   ``1 / sum_j w_j K(u - u_j)`` (prior density 1 in the cube). Simulate them.
+3. ``p_acc`` = share of new points with distance <= ``eps``; pool old and new, ``eps`` = the
+   ``N_a``-th smallest distance, keep the ``N_a`` closest (ties broken at random).
+4. Stop when ``p_acc < min_acceptance``, after ``generations``, or once ``eps`` has been 0 for
+   two generations (every kept point reproduces every observed range).
+
+Distance: :func:`.observations.distance` -- 0 when every summary lies in its reported range, else
+the root mean square of the misses in units of each observation's uncertainty. With
+``replicates > 1`` a point's distance is the mean over its replicates. Common random numbers:
+with ``common_org`` every run uses the same organisation graph (the one NHS directory), but
+each particle gets its own simulation seed, so the accepted region includes the storm's
+run-to-run variability instead of conditioning on one draw of it. The accepted region is
+the final weighted population; its summaries are weighted medians, 90 % intervals and the
+weighted correlation matrix of the parameters (in log10 for log axes): strong correlations
+are ridges along which the data cannot tell parameters apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import seeds
+from ..sweeps.spec import FIELDS, Spec
+from .observations import Observation, distance
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Independent uniform priors on a box, in sampling space (log10 where ``log``)."""
+
+    names: tuple[str, ...]
+    lo: np.ndarray
+    hi: np.ndarray
+    log: np.ndarray
+
+    @classmethod
+    def from_spec(cls, spec: Spec) -> Prior:
+        """Return the priors of a ranged spec's design axes."""
+        p = spec.salib_problem()
+        b = np.array(p["bounds"], dtype=float)
+        return cls(tuple(p["names"]), b[:, 0], b[:, 1], np.array(p["log10"], dtype=bool))
+
+    def to_unit(self, points: pd.DataFrame) -> np.ndarray:
+        """Natural-unit parameter values -> unit cube."""
+        x = points[list(self.names)].to_numpy(dtype=float)
+        x = np.where(self.log, np.log10(np.where(self.log, x, 1.0)), x)
+        return (x - self.lo) / (self.hi - self.lo)
+
+    def from_unit(self, u: np.ndarray) -> list[dict[str, Any]]:
+        """Map unit-cube rows to design points in natural units (ints rounded)."""
+        x = self.lo + np.asarray(u) * (self.hi - self.lo)
+        x = np.where(self.log, 10.0 ** x, x)
+        ints = [n in FIELDS and FIELDS[n].type == "int" for n in self.names]
+        return [{n: int(round(v)) if i else float(v)
+                 for n, v, i in zip(self.names, row, ints, strict=True)} for row in x]
+
+
+Simulator = Callable[[int, list[dict[str, Any]] | None], tuple[pd.DataFrame, pd.DataFrame]]
+"""``simulate(generation, points | None) -> (design, runs)``: ``design`` has one row per point
+(``point`` + parameters), ``runs`` one per run (``point``, ``status``, summaries)."""
+
+
+def weighted_cov(u: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted covariance of the rows of ``u`` (weights ``w``, normalised here)."""
+    w = w / w.sum()
+    m = w @ u
+    d = u - m
+    return (d * w[:, None]).T @ d / max(1.0 - float(np.sum(w ** 2)), 1e-12)
+
+
+def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *, n: int,
+         alpha: float = 0.5, generations: int = 8, min_acceptance: float = 0.05,
+         seed: int = 0, log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """Run APMC (see the module docstring) with ``n`` particles.
+
+    Returns ``particles`` (the final weighted population), ``history`` (every simulated
+    particle) and ``generations`` (eps, p_acc and runs of each generation).
+    """
+    n_keep = round(alpha * n)
+    d_dim = len(prior.names)
+    everything, gens = [], []
+
+    def evaluate(g: int, points: list[dict[str, Any]] | None) -> pd.DataFrame:
+        pts, summ = simulate(g, points)
+        dist = pd.Series(distance(summ, targets), index=summ.index)
+        dist[summ.get("status", pd.Series("ok", summ.index)) != "ok"] = np.inf
+        per_point = dist.groupby(summ["point"]).mean()
+        mean_summ = summ.groupby("point")[[o.key for o in targets]].mean()
+        frame = pts.join(mean_summ, on="point").assign(
+            distance=per_point.reindex(pts["point"]).to_numpy(), generation=g)
+        everything.append(frame)
+        return frame
+
+    pop = evaluate(0, None)
+    pop["weight"] = 1.0
+    rng_tie = seeds.abc_rng(seed)
+    pop = _keep(pop, n_keep, rng_tie)
+    eps = float(pop["distance"].max())
+    gens.append({"generation": 0, "epsilon": eps, "p_acc": 1.0, "runs": n})
+    log(f"generation 0: {n} prior points, eps = {eps:.3g}")
+    zero_streak = int(eps == 0.0)
+    for g in range(1, generations):
+        if zero_streak >= 2:
+            break
+        rng = seeds.abc_rng(seed, g)
+        u = prior.to_unit(pop)
+        w = pop["weight"].to_numpy() / pop["weight"].sum()
+        cov = 2.0 * weighted_cov(u, w) + 1e-12 * np.eye(d_dim)
+        chol = np.linalg.cholesky(cov)
+        new_u = np.empty((n - n_keep, d_dim))
+        for i in range(n - n_keep):
+            while True:
+                cand = u[rng.choice(len(u), p=w)] + chol @ rng.standard_normal(d_dim)
+                if np.all((cand >= 0) & (cand <= 1)):
+                    new_u[i] = cand
+                    break
+        prec = np.linalg.inv(cov)
+        diff = new_u[:, None, :] - u[None, :, :]
+        kern = np.exp(-0.5 * np.einsum("ijk,kl,ijl->ij", diff, prec, diff))
+        kern /= math.sqrt((2 * math.pi) ** d_dim * np.linalg.det(cov))
+        new = evaluate(g, prior.from_unit(new_u))
+        new["weight"] = 1.0 / (kern @ w)
+        p_acc = float(np.mean(new["distance"].to_numpy() <= eps))
+        pop = _keep(pd.concat([pop, new], ignore_index=True), n_keep, rng_tie)
+        eps = float(pop["distance"].max())
+        zero_streak = zero_streak + 1 if eps == 0.0 else 0
+        gens.append({"generation": g, "epsilon": eps, "p_acc": p_acc, "runs": n - n_keep})
+        log(f"generation {g}: {n - n_keep} runs, p_acc = {p_acc:.2f}, eps = {eps:.3g}")
+        if p_acc < min_acceptance:
+            break
+    pop["weight"] = pop["weight"] / pop["weight"].sum()
+    return {"particles": pop.reset_index(drop=True),
+            "history": pd.concat(everything, ignore_index=True),
+            "generations": pd.DataFrame(gens)}
+
+
+def _keep(pop: pd.DataFrame, k: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Keep the ``k`` particles of smallest distance (ties in random order)."""
+    order = np.lexsort((rng.random(len(pop)), pop["distance"].to_numpy()))
+    return pop.iloc[order[:k]].reset_index(drop=True)
+
+
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float | np.ndarray) -> np.ndarray:
+    """Quantile ``q`` of ``x`` under weights ``w`` (interpolated weighted CDF)."""
+    order = np.argsort(x)
+    x, w = np.asarray(x)[order], np.asarray(w)[order]
+    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return np.interp(q, cdf, x)
+
+
+def posterior_summary(particles: pd.DataFrame, prior: Prior,
+                      level: float = 0.9) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Summarise the accepted region.
+
+    Returns one row per parameter (weighted median, ``level`` interval, prior range, ESS)
+    and the weighted correlation matrix (of log10 values for log axes).
+    """
+    w = particles["weight"].to_numpy()
+    rows = []
+    for i, name in enumerate(prior.names):
+        x = particles[name].to_numpy(dtype=float)
+        lo_q, med, hi_q = weighted_quantile(x, w, [(1 - level) / 2, 0.5, (1 + level) / 2])
+        lo_p, hi_p = (10 ** prior.lo[i], 10 ** prior.hi[i]) if prior.log[i] else (
+            prior.lo[i], prior.hi[i])
+        rows.append({"parameter": name, "median": med, "lo": lo_q, "hi": hi_q,
+                     "level": level, "prior_lo": lo_p, "prior_hi": hi_p,
+                     "log": bool(prior.log[i]),
+                     "ess": float(w.sum() ** 2 / np.sum(w ** 2))})
+    u = prior.to_unit(particles)
+    cov = weighted_cov(u, w)
+    sd = np.sqrt(np.maximum(np.diag(cov), 1e-300))
+    corr = pd.DataFrame(cov / np.outer(sd, sd), index=list(prior.names),
+                        columns=list(prior.names))
+    return pd.DataFrame(rows), corr
+
+
+def ridges(corr: pd.DataFrame, threshold: float = 0.5) -> list[tuple[str, str, float]]:
+    """Parameter pairs whose posterior correlation exceeds ``threshold`` in magnitude."""
+    names = list(corr.index)
+    out = [(a, b, float(corr.loc[a, b])) for i, a in enumerate(names) for b in names[i + 1:]
+           if abs(corr.loc[a, b]) >= threshold]
+    return sorted(out, key=lambda t: -abs(t[2]))

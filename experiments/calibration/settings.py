@@ -1,0 +1,91 @@
+"""A calibration spec: a sweep spec whose ranged design is the prior, plus an ``[abc]`` table.
+
+::
+
+    [abc]                  # every key optional
+    alpha = 0.5            # share of particles kept each generation
+    generations = 8        # most generations, generation 0 included
+    min_acceptance = 0.05  # stop when the acceptance rate falls below
+    targets = ["messages_per_user", "senders", ...]   # default: every 2016 target
+    predictive = 6         # accepted sets re-simulated for the predictive check
+    backend = "builtin"    # or "pyabc"
+
+:func:`load_calibration` reads one (a path, a packaged spec's name such as
+``"calibrate_nhs"``, or a dict) and checks it once: the sweep part as any spec
+(:mod:`..sweeps.validate`), the ``[abc]`` table, the targets against the 2016 observations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..sweeps.catalogue import read_toml
+from ..sweeps.spec import Spec, SpecError
+from ..sweeps.validate import parse_spec
+from .observations import TARGETS, Observation
+
+
+class ABCSettings(BaseModel):
+    """The ``[abc]`` table of a calibration spec (all optional)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    alpha: float = Field(0.5, gt=0.0, lt=1.0)  # share of particles kept each generation
+    generations: int = Field(8, ge=1)  # most generations, generation 0 included
+    min_acceptance: float = Field(0.05, ge=0.0, le=1.0)  # stop when p_acc falls below
+    targets: list[str] = Field(default_factory=lambda: [o.key for o in TARGETS])
+    predictive: int = Field(6, ge=0)  # accepted sets re-simulated for the predictive check
+    backend: str = Field("builtin", pattern="^(builtin|pyabc)$")
+
+
+@dataclass
+class CalibrationSpec:
+    """A checked calibration spec: the sweep spec, the ABC settings, the observations."""
+
+    spec: Spec
+    abc: ABCSettings
+    targets: tuple[Observation, ...]
+    path: Path | None = None
+
+
+def load_calibration(source: str | Path | dict[str, Any], *, particles: int | None = None,
+                     **abc_overrides: Any) -> CalibrationSpec:
+    """Read and check a calibration spec (TOML path, packaged name or dict).
+
+    ``particles`` replaces ``design.n``; ``abc_overrides`` (not None) replace ``[abc]`` keys.
+
+    Raises:
+        SpecError: the first problem, in one line naming the key.
+    """
+    path = None
+    if isinstance(source, dict):
+        data = dict(source)
+    else:
+        data, label = read_toml(source)
+        path = Path(label) if Path(label).exists() else None
+    raw = {**data.pop("abc", {}), **{k: v for k, v in abc_overrides.items() if v is not None}}
+    if particles is not None and isinstance(data.get("design"), dict):
+        data["design"] = {**data["design"], "n": particles}
+    try:
+        abc = ABCSettings.model_validate(raw)
+    except ValidationError as err:
+        e = err.errors()[0]
+        where = ".".join(["abc", *(str(p) for p in e["loc"])])
+        raise SpecError(where, e.get("input"), e["msg"].replace("Input should", "must")) from None
+    spec = parse_spec(data)
+    if spec.design.kind not in ("lhs", "sobol"):
+        raise SpecError("design.kind", spec.design.kind, "must be lhs or sobol for a calibration "
+                        "(generation 0 samples the prior box)")
+    known = {o.key: o for o in TARGETS}
+    for key in abc.targets:
+        if key not in known:
+            raise SpecError("abc.targets", key, f"must be among {', '.join(known)}")
+    if not abc.targets:
+        raise SpecError("abc.targets", [], "list at least one observation")
+    n = spec.design.n or 0
+    if round(abc.alpha * n) < 2 or n - round(abc.alpha * n) < 1:
+        raise SpecError("design.n", spec.design.n, f"too few particles for alpha={abc.alpha}")
+    return CalibrationSpec(spec, abc, tuple(known[k] for k in abc.targets), path)

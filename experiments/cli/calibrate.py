@@ -1,0 +1,100 @@
+"""``replyall calibrate SPEC``: the parameter sets that reproduce the 2016 observations.
+
+The work is :func:`..calibration.pipeline.run_calibration` (ABC, posterior, predictive storms,
+SIR fit, every file); this module reads the options and prints the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from replyall_storm.model.errors import ParameterError
+
+from ..calibration.pipeline import run_calibration
+from ..calibration.settings import load_calibration
+
+
+def _g(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def format_posterior(post: list[dict[str, Any]]) -> str:
+    """Calibrated values as aligned lines: median, 90 % interval, prior range."""
+    lines = [f"  {'parameter':<18} {'median':>10}   {'90% interval':<24} prior"]
+    for r in post:
+        lines.append(f"  {r['parameter']:<18} {r['median']:>10.3g}   "
+                     f"[{r['lo']:.3g}, {r['hi']:.3g}]".ljust(58)
+                     + f"[{r['prior_lo']:.3g}, {r['prior_hi']:.3g}]{' log' if r['log'] else ''}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Output folder (default results/calibrate-NAME in the "
+              "working directory); an interrupted calibration resumes there.")
+@click.option("--backend", type=click.Choice(["builtin", "pyabc"]), default=None,
+              help="ABC engine (default: the spec's, else builtin APMC through the sweeps).")
+@click.option("--particles", type=int, default=None, help="Particles (replaces design.n).")
+@click.option("--generations", type=int, default=None, help="Most ABC generations.")
+@click.option("--predictive", type=int, default=None,
+              help="Accepted sets re-simulated for the predictive check and the SIR fit.")
+@click.option("--quick", is_flag=True, help="Smoke test: 12 particles (16 for a sobol "
+              "design), 2 generations, 2 predictive runs. Not a calibration.")
+@click.option("--workers", type=int, default=None,
+              help="Local processes (default: all CPUs; pyabc backend: 1).")
+@click.option("--scheduler", default=None, help="Dask scheduler address or file.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
+              particles: int | None, generations: int | None, predictive: int | None,
+              quick: bool, workers: int | None, scheduler: str | None,
+              no_progress: bool) -> None:
+    """Find the parameter sets that reproduce the 2016 NHSmail storm (ABC).
+
+    SPEC is a calibration spec: a TOML file, or the name of a ready one (calibrate_nhs:
+    full scale, ~30 min on 2 cores).
+    """
+    if workers is not None and workers < 1:
+        raise ParameterError("--workers", workers, "must be a whole number >= 1")
+    if quick:
+        sobol = load_calibration(spec_path).spec.design.kind == "sobol"  # n: a power of 2
+        particles, generations = particles or (16 if sobol else 12), generations or 2
+        predictive = 2 if predictive is None else predictive
+    cal = load_calibration(spec_path, particles=particles, generations=generations,
+                           predictive=predictive, backend=backend)
+    out_dir = out_dir or Path("results") / f"calibrate-{cal.spec.name}"
+    p = cal.spec.base_params()
+    click.echo(f"calibrating {cal.spec.scenario} ({p.n_users:,} users): "
+               f"{', '.join(cal.spec.varied)} against {', '.join(o.key for o in cal.targets)}; "
+               f"{cal.abc.backend} ABC, {cal.spec.design.n} particles, "
+               f"<= {cal.abc.generations} generations")
+    try:
+        s = run_calibration(cal, out_dir, workers=workers, scheduler=scheduler,
+                            progress=not no_progress, log=click.echo)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: completed runs are kept in {out_dir}; re-run to resume",
+                   err=True)
+        raise SystemExit(130) from None
+    click.echo(f"accepted region: {s['accepted']} parameter sets from {s['runs']} runs "
+               f"({s['generations']} generations), eps = {s['epsilon']:.3g}, "
+               f"ESS = {s['ess']:.1f}")
+    click.echo(format_posterior(s["posterior"]))
+    for rg in s["ridges"]:
+        click.echo(f"  ridge: {rg['a']} ~ {rg['b']} (r = {rg['r']:+.2f})")
+    f = s["sir_ensemble"]
+    if f is not None and f.get("R0") is not None:
+        click.echo(f"  SIR fit of the calibrated storm ({f['status']}): R0 = {_g(f['R0'])} "
+                   f"(95% CI {_g(f['R0_lo'])}-{_g(f['R0_hi'])}), 1/gamma = "
+                   f"{_g(f['infectious_period_min'])} min, peak at {_g(f['peak_min'])} min")
+        if s["sir_runs_R0"]:
+            r = s["sir_runs_R0"]
+            click.echo(f"    single re-simulated storms: R0 median {_g(r['median'])}, range "
+                       f"{_g(r['min'])}-{_g(r['max'])} over {r['n']} runs")
+    elif f is not None:
+        click.echo(f"  SIR fit of the calibrated storm: {f['status']} ({f['message']})")
+    click.echo(f"  time: {s['wall_s'] / 60:.1f} min")
+    click.echo(f"wrote {out_dir}/accepted.parquet, posterior.parquet, correlation.parquet, "
+               "sir_fit.parquet, predictive.png, summary.json")

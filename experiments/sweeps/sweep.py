@@ -1,0 +1,197 @@
+"""Parameter sweeps: many storms from one spec, reproducible, resumable, local or on Dask.
+
+::
+
+    from replyall_storm import run_sweep
+    result = run_sweep("smoke", "results/smoke", workers=2)   # a packaged spec, or a path
+    result.runs        # one row per run (runs.parquet)
+    result.series      # one row per run and minute (series.parquet), read on first use
+    result.failed      # the runs that raised, with error type and message
+
+A sweep is a list of :class:`~.tasks.RunTask` (scenario, parameter changes, seed, engine,
+outputs) run by :func:`~.tasks.run_task` through :func:`.executor.execute`; each result
+becomes a part file in the results folder (:mod:`.store`) as soon as it arrives. Re-running
+skips the runs whose parts are complete; the seed of a run depends only on the spec and its
+(point, replicate), never on which worker ran it or when, so the consolidated tables are
+identical bit for bit however the work was split.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from replyall_storm.model.errors import ParameterError
+
+from ..io import atomic_write
+from .executor import Outcome, connect, execute
+from .manifest import manifest, now
+from .spec import Spec, SpecError, digest
+from .store import Store, runs_table
+from .tasks import RunTask, run_task
+from .validate import load_spec
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` did and where the results are."""
+
+    spec: Spec
+    out_dir: Path
+    runs: pd.DataFrame  # one row per run completed so far
+    n_runs: int  # runs in the design
+    ran: int  # runs executed by this call
+    skipped: int  # runs already complete in the folder
+    wall_s: float
+    interrupted: bool
+    paths: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    _series: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """The failed runs: run_id, point, replicate, parameters, error_type, error."""
+        return self.runs[self.runs["status"] == "failed"]
+
+    @property
+    def errors(self) -> Counter[str]:
+        """Distinct errors (``"Type: message"``) and how many runs raised each."""
+        f = self.failed
+        return Counter(f"{t}: {m}" for t, m in zip(f["error_type"], f["error"], strict=True))
+
+    @property
+    def series(self) -> pd.DataFrame | None:
+        """The series of every successful run (read from series.parquet on first use)."""
+        if self._series is None and "series" in self.paths:
+            self._series = pd.read_parquet(self.paths["series"])
+        return self._series
+
+
+def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
+              out_dir: str | Path | None = None, *, scheduler: str | None = None,
+              workers: int | None = None, progress: bool = True, retry_failed: bool = False,
+              log: Callable[[str], None] | None = None) -> SweepResult:
+    """Run every run of a spec not yet complete in ``out_dir``; consolidate the tables.
+
+    Args:
+        spec_or_path: a :class:`Spec`, a dict, the path of a TOML spec, or the name of a
+            spec that ships with the package (``"smoke"``; a path that exists wins).
+        out_dir: results folder (default ``results/<spec name>``); resumed if it exists.
+        scheduler: Dask scheduler address or scheduler file (default: run locally).
+        workers: local processes (default: the CPUs this process may use).
+        progress: show a progress bar (runs, rate, ETA).
+        retry_failed: run again the runs recorded as failed.
+        log: receives one-line messages (resuming, warnings); default silent.
+
+    Raises:
+        ParameterError: bad spec, bad options, a folder of another spec, no scheduler.
+        WorkerLostError: a local worker process died (completed runs are kept).
+    """
+    say = log or (lambda _msg: None)
+    spec = load_spec(spec_or_path)
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
+        raise ParameterError("--workers", workers, "must be a whole number >= 1")
+    if scheduler is not None and workers is not None:
+        raise ParameterError("--workers", workers, "sizes the local pool; with --scheduler "
+                             "the Dask cluster's workers do the work")
+    points = spec.points()
+    tasks = spec.tasks(points)
+    if not tasks:
+        raise SpecError("design", None, "empty", "design: empty design (no runs)")
+    store = Store(out_dir if out_dir is not None else Path("results") / spec.name)
+    client = connect(scheduler) if scheduler is not None else None
+    t0 = time.perf_counter()
+    try:
+        with store.locked():
+            resumed, warnings = store.open(manifest(spec, points))
+            for w in warnings:
+                say(f"warning: {w}")
+            design = pa.table({"point": range(len(points)),
+                               **{k: [p[k] for p in points] for k in spec.varied}})
+            atomic_write(store.root / "design.parquet", lambda tmp: pq.write_table(design, tmp))
+            ids = [t.run_id for t in tasks]
+            done = store.completed(ids, spec.outputs.series, retry_failed)
+            todo = [t for t in tasks if t.run_id not in done]
+            n_workers = workers or _cpus()
+            executor = (f"dask {scheduler}" if scheduler else
+                        f"{min(n_workers, max(len(todo), 1))} local worker(s)")
+            store.add_session({"started": now(), "host": platform.node(),
+                               "executor": executor, "to_run": len(todo),
+                               "done_before": len(done)})
+            if resumed:
+                say(f"resuming {store.root}: {len(done)} of {len(tasks)} runs already done")
+            say(f"{spec.name}: {len(tasks)} runs ({len(points)} points x {spec.replicates} "
+                f"replicates), {spec.scenario} scenario, {spec.engine} engine; "
+                f"{len(todo)} to run on {executor}")
+            failed_now, ran_now = [0], [0]
+            with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not progress,
+                      smoothing=0.05, dynamic_ncols=True) as bar:
+
+                def handle(task: RunTask, outcome: Outcome) -> None:
+                    _save(store, spec, task, outcome)
+                    ran_now[0] += 1
+                    if not outcome.ok:
+                        failed_now[0] += 1
+                        bar.set_postfix(failed=failed_now[0], refresh=False)
+                    bar.update(1)
+
+                key = digest(spec.resolved())[:8]
+                interrupted = execute(
+                    run_task, todo, handle, workers=min(n_workers, max(len(todo), 1)),
+                    scheduler=client,
+                    task_key=lambda t: f"replyall-{spec.name}-{key}-run-{t.run_id}")
+            paths: dict[str, Path] = {"manifest": store.root / "manifest.json",
+                                      "design": store.root / "design.parquet"}
+            if interrupted:
+                completed = sorted(store.completed(ids, spec.outputs.series))
+                runs = runs_table([store.read(i) for i in completed], spec.varied).to_pandas()
+            else:
+                paths.update(store.consolidate(ids, spec.varied, spec.outputs.series))
+                runs = pd.read_parquet(paths["runs"])
+    finally:
+        if client is not None:
+            client.close(timeout=10)
+    return SweepResult(spec=spec, out_dir=store.root, runs=runs, n_runs=len(tasks),
+                       ran=ran_now[0],
+                       skipped=len(done), wall_s=time.perf_counter() - t0,
+                       interrupted=interrupted, paths=paths, warnings=warnings)
+
+
+def _save(store: Store, spec: Spec, task: RunTask, outcome: Outcome) -> None:
+    """Write one run's parts (in the main process, as its result arrives)."""
+    value = outcome.value if outcome.ok else {}
+    series = value.get("series")
+    if series is not None:
+        series.insert(0, "run_id", np.int64(task.run_id))
+    record = {
+        "run_id": task.run_id, "point": task.point, "replicate": task.replicate,
+        "seed_entropy": task.entropy, "seed_spawn_key": list(task.spawn_key),
+        "params": {k: task.changes[k] for k in spec.varied},
+        "status": "ok" if outcome.ok else "failed",
+        "error_type": outcome.error_type, "error": outcome.error,
+        "summary": value.get("summary"),
+        "timing": {"wall_s": outcome.wall_s, "worker": outcome.worker,
+                   **value.get("timing", {})},
+    }
+    store.write(record, series)
+
+
+def _cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+__all__ = ["SweepResult", "run_sweep"]

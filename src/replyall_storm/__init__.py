@@ -1,0 +1,56 @@
+"""replyall-storm: reply-all email storms modelled as epidemics.
+
+The Python API, in a few names (each imported on first use, so ``import replyall_storm`` is
+cheap and ``replyall_storm.model`` needs none of the experiments' packages)::
+
+    from replyall_storm import get_scenario, simulate
+    result = simulate(get_scenario("small").params(), seed=0)
+    result.summary["messages_per_user"], result.series      # one row per simulated minute
+
+* :func:`simulate`, :class:`StormParams`, :func:`get_scenario`: one storm (``model/``);
+* :func:`run_sweep`, :func:`load_spec`: many storms from a spec, locally or on Dask;
+* :func:`fit_series`: the SIR with the administrators' cut-off as forcing, fitted to a storm;
+* :func:`calibrate`: ABC calibration to the 2016 observations; :func:`load_storms`: the
+  project's facts about real storms, with their sources.
+
+``__version__`` is the installed distribution's version (``importlib.metadata``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Any
+
+try:
+    __version__ = metadata.version("replyall-storm")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+_EXPORTS = {
+    "simulate": "replyall_storm.model.run",
+    "StormParams": "replyall_storm.model.parameters",
+    "get_scenario": "replyall_storm.model.scenarios",
+    "SCENARIOS": "replyall_storm.model.scenarios",
+    "ParameterError": "replyall_storm.model.errors",
+    "run_sweep": "replyall_storm.experiments.sweeps",
+    "load_spec": "replyall_storm.experiments.sweeps",
+    "fit_series": "replyall_storm.experiments.analysis.sir_fit",
+    "calibrate": "replyall_storm.experiments.calibration.pipeline",
+    "load_storms": "replyall_storm.experiments.calibration.storms",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    """Import an exported name on first use (PEP 562)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'replyall_storm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
