@@ -35,6 +35,11 @@ The exposure of a check is ``x = weighted * attention`` (messages); the user act
 probability ``1 - exp(-(h_r + h_c + h_m) x)`` and the action is drawn in proportion to the three
 hazards. One uniform number per check decides both, so the rule is a pure function of its
 inputs and one draw: the engines differ only in how they schedule checks.
+
+Each engine gathers what the rule sees of its checking users in one place, as a
+:class:`RuleInputs` (the fast engine for all of a minute's readers at once, a Mesa ``User`` for
+itself), and calls :func:`decide_for`. A new input to the rule is a new field there, filled in
+by each engine's one gathering method.
 """
 
 from __future__ import annotations
@@ -49,6 +54,32 @@ from .states import Action
 LEVELS = 5
 """Hierarchy levels a sender can share with a reader: team, department, organisation, region,
 directory (the last: nothing closer)."""
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """What the decision rule sees of each checking user (arrays of equal length).
+
+    Attributes:
+        new: messages read at this check (messages; 0 means nothing to read: no action).
+        seen: messages read so far, ``new`` included (messages).
+        peers: graph neighbours who have sent a reply-all (users).
+        replied: whether the user has already sent a reply-all.
+        manager: whether the user manages a team.
+        audience_visible: whether the user sees the audience size (array, or one bool for all).
+        list_size: members of the list (users): the audience a user sees when it is visible.
+        weighted: relevance-weighted count of the messages read (``None``: every message
+            weighs 1, the mechanism is off).
+    """
+
+    new: np.ndarray
+    seen: np.ndarray
+    peers: np.ndarray
+    replied: np.ndarray
+    manager: np.ndarray
+    audience_visible: np.ndarray | bool
+    list_size: int
+    weighted: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -196,3 +227,10 @@ def decide(
     action = np.where(u < c2, np.int8(Action.COMPLAIN), action)
     action = np.where(u < c1, np.int8(Action.REMOVE_ME), action)
     return action.astype(np.int8)
+
+
+def decide_for(inputs: RuleInputs, uniform: np.ndarray, params: StormParams) -> np.ndarray:
+    """:func:`decide` for users described by ``inputs``, with one U(0, 1) draw each."""
+    return decide(inputs.new, inputs.seen, inputs.peers, inputs.replied, inputs.manager,
+                  uniform, params, inputs.audience_visible, weighted=inputs.weighted,
+                  list_size=inputs.list_size)

@@ -35,6 +35,15 @@ COLUMNS = [
     "list_active",
 ]
 
+FLOAT_COLUMNS = (
+    "delay_min",
+    "normal_delay_min",
+    "received_per_user",
+    "read_per_user",
+    "unable_fraction",
+)
+"""Columns of float values (the others count messages or users, and ``list_active``)."""
+
 
 class Recorder:
     """Per-minute observables, preallocated for ``horizon`` minutes."""
@@ -80,20 +89,20 @@ class Recorder:
         d["unable_fraction"][minute] = unable_fraction
         d["list_active"][minute] = transport.list_active
 
+    def value(self, column: str, minute: int) -> float | int | bool:
+        """One observable at the end of ``minute``, typed as in :meth:`frame`."""
+        value = self.data[column][minute]
+        if column == "list_active":
+            return bool(value)
+        return float(value) if column in FLOAT_COLUMNS else int(value)
+
     def frame(self) -> pd.DataFrame:
         """The series as a DataFrame, one row per minute, with the clock time in hours."""
         df = pd.DataFrame({"minute": np.arange(self.horizon, dtype=np.int64)})
         df["clock_h"] = (self.start_clock_h + df["minute"] / 60.0) % 24.0
         for c in COLUMNS:
             df[c] = self.data[c]
-        floats = (
-            "delay_min",
-            "normal_delay_min",
-            "received_per_user",
-            "read_per_user",
-            "unable_fraction",
-        )
-        ints = [c for c in COLUMNS if c not in floats]
+        ints = [c for c in COLUMNS if c not in FLOAT_COLUMNS]
         df[ints] = df[ints].astype(np.int64)
         df["list_active"] = df["list_active"].astype(bool)
         return df

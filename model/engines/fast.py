@@ -6,6 +6,10 @@ proportion to the checks made, not to the population: at 840,000 users a simulat
 about 20 million checks. Peer counts change only when a user replies for the first time, by
 walking that user's row of the CSR adjacency (a few hundred senders per storm), instead of a
 sparse product over the whole graph each minute.
+
+The engine is a :class:`~..minute_loop.Scheduler`: the minute loop (``model/minute_loop.py``)
+owns the transport and the order of events in a minute, and calls :meth:`FastEngine.check_mail`
+for the checks. ``engine.step()`` simulates one minute.
 """
 
 from __future__ import annotations
@@ -15,22 +19,31 @@ from collections import defaultdict
 import numpy as np
 
 from ..checking import draw_intervals
-from ..decision import decide
+from ..decision import RuleInputs, decide_for
+from ..minute_loop import MinuteChecks, MinuteLoop
+from ..run_setup import RunSetup
 from ..states import Action, State
-from ..world import StormSetup
-from .base import Engine, MinuteChecks
 
 _EMPTY = np.empty(0, dtype=np.int64)
 
 
-class FastEngine(Engine):
-    """Vectorised scheduler over the shared world (see module docstring)."""
+class FastEngine:
+    """Vectorised scheduler over the shared world (see module docstring).
+
+    Args:
+        run: the run's set-up (:func:`~..run_setup.prepare_run`); the engine draws from its
+            generator.
+    """
 
     name = "fast"
 
-    def __init__(self, setup: StormSetup, rng: np.random.Generator) -> None:
-        super().__init__(setup, rng)
-        n = setup.org.n_users
+    def __init__(self, run: RunSetup) -> None:
+        self.run_setup = run
+        self.world = run.world
+        self.params = run.params
+        self.rng = run.rng
+        self.loop = MinuteLoop(run.world, run.rng)
+        n = run.org.n_users
         self.state = np.full(n, State.UNAWARE, dtype=np.int8)
         self.read = np.zeros(n, dtype=np.int64)
         self.peers = np.zeros(n, dtype=np.int32)
@@ -40,7 +53,11 @@ class FastEngine(Engine):
         self._counts = np.zeros(len(State), dtype=np.int64)
         self._counts[State.UNAWARE] = n
         self.calendar: defaultdict[int, list[np.ndarray]] = defaultdict(list)
-        self._schedule(np.arange(n, dtype=np.int64), setup.first_check)
+        self._schedule(np.arange(n, dtype=np.int64), run.world.first_check)
+
+    def step(self) -> None:
+        """Simulate one minute."""
+        self.loop.step(self)
 
     def _schedule(self, users: np.ndarray, minutes: np.ndarray) -> None:
         keep = minutes < self.params.horizon_min
@@ -59,11 +76,11 @@ class FastEngine(Engine):
         if not chunks:
             return MinuteChecks(_EMPTY, _EMPTY, _EMPTY, 0, 0)
         due = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-        rng, setup = self.rng, self.setup
+        rng, world = self.rng, self.world
         ok = due
         if unable_fraction > 0.0:
             ok = due[rng.random(due.size) >= unable_fraction]
-        received = self.transport.received(setup.position[ok])
+        received = self.loop.transport.received(world.position[ok])
         new = received - self.read[ok]
         fresh = new > 0
         readers, new, seen = ok[fresh], new[fresh], received[fresh]
@@ -72,16 +89,8 @@ class FastEngine(Engine):
         state = self.state[readers]
         was = state.copy()
         state[state == State.UNAWARE] = State.READING
-        action = decide(
-            new,
-            seen,
-            self.peers[readers],
-            self.replied[readers],
-            setup.org.is_manager[readers],
-            rng.random(readers.size),
-            self.params,
-            setup.audience_visible,
-        )
+        inputs = self.rule_inputs(readers, new, seen)
+        action = decide_for(inputs, rng.random(readers.size), self.params)
         sending = (action == Action.REMOVE_ME) | (action == Action.COMPLAIN)
         state[sending] = State.REPLIED
         state[action == Action.MUTE] = State.MUTED
@@ -92,7 +101,7 @@ class FastEngine(Engine):
         self.replied[readers[sending]] = True
         again = due[self.state[due] != State.MUTED]
         self._schedule(
-            again, minute + draw_intervals(rng, setup.scales[again], minute, self.params)
+            again, minute + draw_intervals(rng, world.scales[again], minute, self.params)
         )
         return MinuteChecks(
             remove=readers[action == Action.REMOVE_ME],
@@ -102,9 +111,20 @@ class FastEngine(Engine):
             failed=int(due.size - ok.size),
         )
 
+    def rule_inputs(self, readers: np.ndarray, new: np.ndarray, seen: np.ndarray) -> RuleInputs:
+        """What the rule sees of ``readers``, reading ``new`` messages (``seen`` in all)."""
+        return RuleInputs(
+            new=new,
+            seen=seen,
+            peers=self.peers[readers],
+            replied=self.replied[readers],
+            manager=self.world.org.is_manager[readers],
+            audience_visible=self.world.audience_visible,
+        )
+
     def reveal_senders(self, users: np.ndarray) -> None:
         """Add one to the peer count of every neighbour of each first-time sender."""
-        org = self.setup.org
+        org = self.world.org
         for u in users:
             self.peers[org.indices[org.indptr[u] : org.indptr[u + 1]]] += 1
 
@@ -121,5 +141,5 @@ class FastEngine(Engine):
         return self._read_total
 
     def final_arrays(self) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """(state, read, senders reached, senders attempted)."""
+        """(state per user, read per user, senders reached, senders attempted)."""
         return self.state, self.read, int(self.reached.sum()), int(self.replied.sum())
