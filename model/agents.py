@@ -10,8 +10,8 @@ rule (``model/decision.py``) to its own situation. Replies are collected in the 
 (``model/minute_loop.py``), exactly as the fast engine does.
 
 The agent needs of its model (``model/engines/mesa_engine.py``): ``minute`` (the minute being
-simulated), ``unable_fraction``, ``rng``, ``params``, ``loop`` (for the transport), ``world``
-and ``tally``.
+simulated), ``unable`` (the share of failing checks per mailbox database), ``rng``, ``params``,
+``loop`` (for the transport), ``world`` and ``tally``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ class User(FixedAgent):
             return
         tally = model.tally
         tally.checks += 1
-        if model.unable_fraction > 0.0 and model.rng.random() < model.unable_fraction:
+        fail = float(model.loop.failure_chance(self.user_id, model.unable))
+        if fail > 0.0 and model.rng.random() < fail:
             tally.failed += 1
         else:
             self.read_and_decide()
@@ -132,6 +133,9 @@ class User(FixedAgent):
             replied=np.array([self.replied]),
             manager=np.array([self.manager]),
             audience_visible=self.model.world.audience_visible,
+            list_size=self.model.world.list_size,
+            weighted=self.model.loop.relevance(np.array([self.user_id]), np.array([seen - new]),
+                                               np.array([seen])),
         )
 
     def read_and_decide(self) -> None:

@@ -35,6 +35,7 @@ def build_engine(
     org_seed: int | None = None,
     org_spec: OrgSpec | None = None,
     cache: bool = True,
+    users_until: int | None = None,
 ) -> Engine:
     """The engine called ``engine``, set up for one run (arguments as :func:`simulate`'s).
 
@@ -50,12 +51,13 @@ def build_engine(
         from .engines.mesa_engine import StormModel
 
         return StormModel.from_params(
-            params, seed=seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache
+            params, seed=seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache,
+            users_until=users_until,
         )
     from .engines.fast import FastEngine
 
     run = prepare_run(params, seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache)
-    return FastEngine(run)
+    return FastEngine(run, users_until=users_until)
 
 
 def simulate(
@@ -69,6 +71,7 @@ def simulate(
     cache: bool = True,
     progress: bool = False,
     snapshot_minutes: tuple[int, ...] = (),
+    users_until: int | None = None,
 ) -> RunResult:
     """Simulate one storm.
 
@@ -82,6 +85,9 @@ def simulate(
         cache: keep organisations on disk between runs (``REPLYALL_CACHE``).
         progress: show a progress bar.
         snapshot_minutes: minutes at whose end every user's state is kept.
+        users_until: stop simulating users' checks from this minute on; the transport runs
+            to the horizon (see :class:`~.minute_loop.MinuteLoop`). For calibrations whose
+            observations depend only on what the transport does once the list is disabled.
 
     The summary gains ``engine``, ``seed`` (entropy of the root sequence), ``graph_s`` and
     ``sim_s`` (wall seconds) and ``graph_cached``.
@@ -89,7 +95,8 @@ def simulate(
     params = (params or StormParams()).validate()
     t0 = time.perf_counter()
     eng = build_engine(
-        engine, params, seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache
+        engine, params, seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache,
+        users_until=users_until,
     )
     try:
         result = run_to_horizon(
@@ -106,4 +113,6 @@ def simulate(
         sim_s=time.perf_counter() - t0 - run.graph_s,
         graph_cached=run.graph_cached,
     )
+    if users_until is not None:
+        result.summary["users_simulated_until"] = int(users_until)
     return result

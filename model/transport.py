@@ -139,10 +139,13 @@ class Transport:
 
     def unable_fraction(self) -> float:
         """Fraction of the members' mail checks that fail now (members' mean over databases)."""
-        unable = self.unable_fractions()
-        if unable.size == 1:
-            return float(unable[0])
-        return float(unable @ self.sizes) / self.list_size
+        return self.members_mean(self.unable_fractions())
+
+    def members_mean(self, per_database: np.ndarray) -> float:
+        """Mean over the list's members of a value per database (the value, for one)."""
+        if per_database.size == 1:
+            return float(per_database[0])
+        return float(per_database @ self.sizes) / self.list_size
 
     def delays(self, minute: int) -> np.ndarray:
         """Age of the oldest message each database has not delivered to all its members."""

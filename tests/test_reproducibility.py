@@ -25,6 +25,23 @@ from replyall_storm.model.run import simulate
 from replyall_storm.model.scenarios import get_scenario
 
 TIMINGS = {"graph_s", "sim_s", "graph_cached"}
+PINNED_COLUMNS = ("minute", "clock_h", "sent_remove", "sent_complain", "accepted", "bounced",
+                  "delivered", "backlog", "delay_min", "normal_delay_min", "received_per_user",
+                  "read_per_user", "unaware", "reading", "replied", "muted", "checks",
+                  "failed_checks", "unable_fraction", "list_active")
+"""The series columns when the digests were pinned; columns added since (what the transport
+handled, ``transport_events``) do not enter the digest, so the pin keeps guarding every value
+a seed gave then."""
+PINNED_SUMMARY = ("list_size", "messages_per_user", "messages_per_user_eventual",
+                  "messages_read_per_user", "read_p50", "read_p95", "reply_alls_sent",
+                  "reply_alls_accepted", "remove_me_sent", "complaints_sent", "bounced",
+                  "bounced_list_disabled", "bounced_storm_protection",
+                  "bounced_sender_restriction", "bounced_rate_limit", "protection_blocks",
+                  "senders", "senders_attempted", "deliveries", "purged", "peak_backlog",
+                  "peak_backlog_minute", "max_delay_min", "peak_unable_fraction",
+                  "service_restored_minute", "cutoff_minute", "last_accepted_minute",
+                  "backlog_cleared_minute", "final_unaware", "final_reading", "final_replied",
+                  "final_muted", "engine", "seed")
 STORMY = dict(remove_rate=2e-3, complain_rate=2e-3, capacity_per_min=500.0,
               degrade_backlog=5_000.0, cutoff_min=90.0)
 QUEUED = {**STORMY, "capacity_per_min": 100.0}
@@ -49,13 +66,13 @@ def run_digest(result) -> str:
     """A canonical digest of a run's series, final arrays and summary (timings excluded)."""
     h = hashlib.sha256()
     s = result.series
-    for column in s.columns:
+    for column in PINNED_COLUMNS:
         h.update(column.encode())
         h.update(str(s[column].dtype).encode())
         h.update(np.ascontiguousarray(s[column].to_numpy()).tobytes())
     h.update(np.ascontiguousarray(result.final_state, dtype=np.int8).tobytes())
     h.update(np.ascontiguousarray(result.read, dtype=np.int64).tobytes())
-    summary = {k: v for k, v in result.summary.items() if k not in TIMINGS}
+    summary = {k: result.summary[k] for k in PINNED_SUMMARY}
     h.update(json.dumps(summary, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 

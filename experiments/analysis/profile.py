@@ -56,7 +56,8 @@ def profile(residuals: Callable[[np.ndarray], np.ndarray], best: np.ndarray, k: 
         best: the fitted parameters.
         k: which parameter.
         se: its Wald standard error (sets the step; any positive number works).
-        lo, hi: the bounds of every parameter.
+        lo: the lower bound of every parameter.
+        hi: the upper bound of every parameter.
         level: confidence level.
         jacobian: the Jacobian of ``residuals`` (finite differences when None).
     """

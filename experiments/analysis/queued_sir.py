@@ -16,18 +16,19 @@ the first send, on the minute grid of the simulated series; per member of the li
   (a_clock - a)``: a user who checked late at night next checks hours later.
 * **Messages read provoke reply-alls; readers leave by muting.** A message read by every
   engaged member provokes ``R0`` reply-alls; each message read makes an engaged reader mute
-  with probability ``mu`` (``e <- e exp(-mu r)``, the engaged share). Reply-alls in a minute:
-  ``i = R0 sum_q w_q e_q r_q``. The pool is the list's engaged readers: ``L`` at the start
-  (never more than the list), depleted by muting, which is what ends a storm.
+  at rate ``mu`` (``e <- e exp(-mu r)``, the engaged share). Reply-alls in a step come from
+  the engaged share as it decays over the step's reading,
+  ``i = R0 sum_q w_q e_q (1 - exp(-mu r_q)) / mu``. The pool is the list's engaged readers:
+  ``L`` at the start (never more than the list), depleted by muting, which ends a storm.
 * **The cut-off** (read from the series: the first minute the list is disabled, ``t_c``) is a
   forcing: from then on reply-alls are still sent (they bounce) but no longer accepted,
   ``A(t + 1) = A(t) + i(t) [t < t_c]``; the backlog is still delivered and read.
 
 Final-size relation: without a cut-off, with unlimited capacity and every message read, a
 storm accepts ``A`` messages with ``A = 1 + (R0 / mu) (1 - exp(-mu A))``
-(:func:`final_size_uncut`); it takes off from one message only if ``R0 > 1`` (below, ``A`` stays
-near ``1 / (1 - R0)``), and ``A ~ R0 / mu`` once ``R0 >> 1``. ``R0`` is the branching ratio of the messages at the start; later it is
-``R0`` times the engaged share.
+(:func:`final_size_uncut`); it takes off from one message only if ``R0 > 1`` (below, ``A``
+stays near ``1 / (1 - R0)``), and ``A ~ R0 / mu`` once ``R0 >> 1``. ``R0`` is the branching
+ratio of the messages at the start; later it is ``R0`` times the engaged share.
 """
 
 from __future__ import annotations
@@ -100,9 +101,13 @@ def simulate(theta: np.ndarray | tuple[float, ...], minutes: int, cutoff: float,
     out = np.empty((4, batch.shape[0], steps))
     for t in range(steps):
         r = -np.expm1(-rate * a) * (received - read)
-        i = np.sum(w * engaged * r, axis=1) * r0[:, 0]
+        # reply-alls from the engaged share as it decays over the step's messages read:
+        # e * (1 - exp(-mu r)) / mu (= e * r as mu -> 0), so that the final-size relation holds
+        leaving = -np.expm1(-mu * r)
+        share = np.where(mu * r > 1e-12, leaving / np.where(mu > 0.0, mu, 1.0), r)
+        i = np.sum(w * engaged * share, axis=1) * r0[:, 0]
         read += r
-        engaged *= np.exp(-mu * r)
+        engaged *= 1.0 - leaving
         if t * dt < cutoff:
             accepted[:, 0] += i
         np.minimum(accepted, received + speed, out=received)

@@ -135,6 +135,7 @@ def fit_series(series: pd.DataFrame, *, bin_min: int = 30, level: float = 0.95,
         level: confidence level of the intervals.
         until_min: fit only the first minutes.
         intervals: ``"profile"`` (profile likelihood) or ``"wald"`` (Jacobian).
+        **extra: columns that label the row (``source``, ``run_id``, ...).
     """
     if intervals not in ("profile", "wald"):
         raise ValueError("intervals must be profile or wald")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..inboxes import TransportRecord
 from ..minute_loop import MinuteLoop
 from ..observables import summarise
 from ..run_setup import RunSetup
@@ -32,6 +33,7 @@ class RunResult:
     final_state: np.ndarray  # int8 State of each user at the end
     read: np.ndarray  # messages read by each user at the end
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # minute -> State per user
+    transport: TransportRecord | None = None  # every database's stream, minute by minute
 
 
 class Engine(Protocol):
@@ -63,6 +65,7 @@ def result_of(engine: Engine, snapshots: dict[int, np.ndarray] | None = None) ->
         final_state=state.copy(),
         read=read.copy(),
         snapshots=snapshots or {},
+        transport=TransportRecord.of(loop.transport, loop.recorder.streams[: loop.minute]),
     )
 
 

@@ -107,6 +107,7 @@ class StormModel(mesa.Model):
         org_seed: int | None = None,
         org_spec: OrgSpec | None = None,
         cache: bool = False,
+        users_until: int | None = None,
         **kwargs: Any,
     ) -> None:
         if not isinstance(scenario, str | Scenario):
@@ -132,9 +133,9 @@ class StormModel(mesa.Model):
         self.run_setup = run
         self.params = run.params
         self.world = run.world
-        self.loop = MinuteLoop(run.world, run.rng)
+        self.loop = MinuteLoop(run.world, run.rng, users_until)
         self.tally = MailTally(run.org.n_users)
-        self.unable_fraction = 0.0
+        self.unable = np.zeros(1)  # share of checks failing on each mailbox database
         self.grid = Network(run.org.to_networkx(), random=self.random, **_NO_LAYOUT)
         world, is_manager = run.world, run.org.is_manager
         self.users: list[User] = [
@@ -163,11 +164,13 @@ class StormModel(mesa.Model):
         org_seed: int | None = None,
         org_spec: OrgSpec | None = None,
         cache: bool = False,
+        users_until: int | None = None,
     ) -> StormModel:
         """The model for a full set of parameters (what ``simulate(engine="mesa")`` runs)."""
         params = (params or StormParams()).validate()
         fields = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
-        return cls(seed=seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache, **fields)
+        return cls(seed=seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache,
+                   users_until=users_until, **fields)
 
     # --- what Mesa users call -------------------------------------------------------------
     @property
@@ -207,9 +210,9 @@ class StormModel(mesa.Model):
         self.running = False
 
     # --- what the minute loop calls (model/minute_loop.py: Scheduler) ---------------------
-    def check_mail(self, minute: int, unable_fraction: float) -> MinuteChecks:
+    def check_mail(self, minute: int, unable: np.ndarray) -> MinuteChecks:
         """Step every agent in random order; the agents due at ``minute`` check mail."""
-        self.unable_fraction = unable_fraction
+        self.unable = unable
         self.tally.new_minute()
         self.agents.shuffle_do("step")
         return self.tally.minute_checks()
