@@ -17,8 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
+from .states import Action
 from .transport import Transport
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+"""The per-member quantiles :func:`quantile_table` reports."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,30 @@ class TransportRecord:
                 total = total - (count(b) - count(a))
         return total
 
+    def quantiles(self, minute: int, q: np.ndarray | tuple[float, ...],
+                  kind: int | None = None) -> np.ndarray:
+        """Quantiles ``q`` of the per-member counts at ``minute`` (:meth:`received`'s values).
+
+        Without a purge a database's members hold one of two counts (``floor`` and ``ceil`` of
+        its stream over its size), so the distribution is known from the databases alone:
+        O(databases) instead of O(members). After a purge, every member is counted.
+        """
+        q = np.asarray(q, dtype=np.float64)
+        if any(when <= minute for when, _, _ in self.purges):
+            return weighted_quantiles(self.received(minute, kind=kind), q)
+        stream, size = self.streams[minute], self.sizes
+        low = stream // size
+        extra = stream - low * size  # members of each database holding one more message
+        values = np.concatenate((low, low + 1))
+        weights = np.concatenate((size - extra, extra)).astype(np.float64)
+        if kind is not None:
+            prefix = np.concatenate(([0], np.cumsum(self.kinds == kind)))
+            values = prefix[np.minimum(values, prefix.size - 1)]
+        order = np.argsort(values, kind="stable")
+        values, cum = values[order], np.cumsum(weights[order])
+        idx = np.searchsorted(cum, np.ceil(q * cum[-1]).clip(1, None), side="left")
+        return values[np.minimum(idx, values.size - 1)]
+
     def delays(self, minute: int) -> np.ndarray:
         """Each database's delay at the end of ``minute`` (minutes).
 
@@ -114,3 +143,26 @@ def weighted_quantiles(values: np.ndarray, q: np.ndarray | float) -> np.ndarray:
     values = np.sort(np.asarray(values))
     idx = np.clip(np.ceil(np.asarray(q) * values.size).astype(np.int64) - 1, 0, values.size - 1)
     return values[idx]
+
+
+def quantile_table(record: TransportRecord, every: int = 5,
+                   q: tuple[float, ...] = QUANTILES) -> pd.DataFrame:
+    """Per-member quantiles of messages received (all, and "remove me") every ``every`` min.
+
+    Columns: ``minute``, ``received_pXX`` and ``remove_me_pXX`` for each quantile (``p05`` is
+    the 5 % quantile: 5 % of the members had received at most that many). The last minute of
+    the run is always a row.
+    """
+    n = record.streams.shape[0]
+    minutes = sorted({*range(every - 1, n, every), n - 1}) if n else []
+    rows = []
+    for m in minutes:
+        row: dict[str, float] = {"minute": m}
+        for name, kind in (("received", None), ("remove_me", Action.REMOVE_ME)):
+            for level, value in zip(q, record.quantiles(m, q, kind=kind), strict=True):
+                row[f"{name}_p{round(level * 100):02d}"] = float(value)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["minute"] = table["minute"].astype(np.int64)
+    return table

@@ -76,6 +76,16 @@ def test_a_minute_outside_the_run_is_refused():
         record.received(10)
 
 
+@pytest.mark.parametrize("purge_at", [None, 20])
+@pytest.mark.parametrize("kind", [None, Action.REMOVE_ME])
+def test_quantiles_from_the_databases_are_the_members_quantiles(purge_at, kind):
+    _, record, _, _ = scripted_run(5, size=57, databases=6, minutes=45, purge_at=purge_at)
+    q = np.array([0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0])
+    for minute in (0, 3, 10, 19, 20, 21, 44):
+        np.testing.assert_array_equal(record.quantiles(minute, q, kind=kind),
+                                      weighted_quantiles(record.received(minute, kind=kind), q))
+
+
 def test_quantiles_are_values_some_member_had():
     values = np.array([5, 1, 3, 3, 9, 7, 2, 8, 4, 6])
     np.testing.assert_array_equal(weighted_quantiles(values, [0.0, 0.1, 0.5, 0.95, 1.0]),

@@ -18,8 +18,10 @@ Deffuant 2013, Comput. Stat. 28:2777), in the prior's unit cube ``u`` (log10 for
    ``1 / sum_j w_j K(u - u_j)`` (prior density 1 in the cube). Simulate them.
 3. ``p_acc`` = share of new points with distance <= ``eps``; pool old and new, ``eps`` = the
    ``N_a``-th smallest distance, keep the ``N_a`` closest (ties broken at random).
-4. Stop when ``p_acc < min_acceptance``, after ``generations``, or once ``eps`` has been 0 for
-   two generations (every kept point reproduces every observed range).
+4. Stop once converged: when ``p_acc < min_acceptance`` (new proposals no longer improve on
+   the tolerance: Lenormand et al.'s criterion), or once ``eps`` has been 0 for two
+   generations (every kept point reproduces every observed range). ``generations`` is only a
+   safety cap; reaching it is reported as *not* converged (``stopped_by = "cap"``).
 
 Distance: :func:`.observations.distance` -- 0 when every summary lies in its reported range, else
 the root mean square of the misses in units of each observation's uncertainty. With
@@ -45,6 +47,10 @@ import pandas as pd
 from .. import seeds
 from ..sweeps.spec import FIELDS, Spec
 from .observations import Observation, distance
+
+IDENTIFIED = 0.75
+"""A parameter whose posterior interval spans this share of its prior or more is reported as
+not identified by the data (its posterior is mostly its prior)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,10 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
     """Run APMC (see the module docstring) with ``n`` particles.
 
     Returns ``particles`` (the final weighted population), ``history`` (every simulated
-    particle) and ``generations`` (eps, p_acc and runs of each generation).
+    particle), ``generations`` (eps, p_acc and runs of each generation) and ``stopped_by``:
+    ``"acceptance"`` (p_acc below ``min_acceptance``: converged), ``"zero_tolerance"`` (every
+    kept particle inside every range: converged) or ``"cap"`` (the generation cap: not
+    converged).
     """
     n_keep = round(alpha * n)
     d_dim = len(prior.names)
@@ -108,7 +117,8 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
         dist = pd.Series(distance(summ, targets), index=summ.index)
         dist[summ.get("status", pd.Series("ok", summ.index)) != "ok"] = np.inf
         per_point = dist.groupby(summ["point"]).mean()
-        mean_summ = summ.groupby("point")[[o.key for o in targets]].mean()
+        columns = list(dict.fromkeys(c for o in targets for c in o.columns if c in summ))
+        mean_summ = summ.groupby("point")[columns].mean()
         frame = pts.join(mean_summ, on="point").assign(
             distance=per_point.reindex(pts["point"]).to_numpy(), generation=g)
         everything.append(frame)
@@ -122,8 +132,10 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
     gens.append({"generation": 0, "epsilon": eps, "p_acc": 1.0, "runs": n})
     log(f"generation 0: {n} prior points, eps = {eps:.3g}")
     zero_streak = int(eps == 0.0)
+    stopped_by = "cap"
     for g in range(1, generations):
         if zero_streak >= 2:
+            stopped_by = "zero_tolerance"
             break
         rng = seeds.abc_rng(seed, g)
         u = prior.to_unit(pop)
@@ -150,11 +162,15 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
         gens.append({"generation": g, "epsilon": eps, "p_acc": p_acc, "runs": n - n_keep})
         log(f"generation {g}: {n - n_keep} runs, p_acc = {p_acc:.2f}, eps = {eps:.3g}")
         if p_acc < min_acceptance:
+            stopped_by = "acceptance"
             break
+    else:
+        if zero_streak >= 2:
+            stopped_by = "zero_tolerance"
     pop["weight"] = pop["weight"] / pop["weight"].sum()
     return {"particles": pop.reset_index(drop=True),
             "history": pd.concat(everything, ignore_index=True),
-            "generations": pd.DataFrame(gens)}
+            "generations": pd.DataFrame(gens), "stopped_by": stopped_by}
 
 
 def _keep(pop: pd.DataFrame, k: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -175,8 +191,10 @@ def posterior_summary(particles: pd.DataFrame, prior: Prior,
                       level: float = 0.9) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Summarise the accepted region.
 
-    Returns one row per parameter (weighted median, ``level`` interval, prior range, ESS)
-    and the weighted correlation matrix (of log10 values for log axes).
+    Returns one row per parameter (weighted median, ``level`` interval, prior range, the share
+    of the prior's width the interval spans, whether the data identify the parameter: an
+    interval narrower than ``IDENTIFIED`` of the prior, ESS) and the weighted correlation
+    matrix (of log10 values for log axes).
     """
     w = particles["weight"].to_numpy()
     rows = []
@@ -185,9 +203,12 @@ def posterior_summary(particles: pd.DataFrame, prior: Prior,
         lo_q, med, hi_q = weighted_quantile(x, w, [(1 - level) / 2, 0.5, (1 + level) / 2])
         lo_p, hi_p = (10 ** prior.lo[i], 10 ** prior.hi[i]) if prior.log[i] else (
             prior.lo[i], prior.hi[i])
+        width = (np.log10(hi_q / lo_q) if prior.log[i] else hi_q - lo_q) / (
+            prior.hi[i] - prior.lo[i])
         rows.append({"parameter": name, "median": med, "lo": lo_q, "hi": hi_q,
                      "level": level, "prior_lo": lo_p, "prior_hi": hi_p,
-                     "log": bool(prior.log[i]),
+                     "log": bool(prior.log[i]), "prior_share": float(width),
+                     "identified": bool(width < IDENTIFIED),
                      "ess": float(w.sum() ** 2 / np.sum(w ** 2))})
     u = prior.to_unit(particles)
     cov = weighted_cov(u, w)

@@ -1,18 +1,19 @@
-"""The 2016 NHSmail storm as calibration targets: what was observed, as ranges with uncertainty.
+"""A storm's reports as calibration targets: ranges, where and when they were made.
 
 The numbers are the project's data (``experiments/data/storms.toml``, read by :mod:`.storms`
 with their sources and tags: ``R`` reported, ``C`` anecdotal, ``D`` derived, ``A`` assumed).
-Each observation is a *range* of reported values on one summary of a run
-(``model/observables.summarise``), not a measurement with a known error: a run reproduces an
-observation when its summary lies inside ``[lo, hi]``. Outside, the miss is measured in log
-units and divided by the observation's uncertainty ``sigma`` (natural-log units; from the data
-file, else from the tag: firm reported numbers are tighter than anecdotes), so a distance of 1
-means "one uncertainty outside the reported range".
+Each observation is a *range* of reported values ``[lo, hi]`` of one quantity, some at a clock
+time or within a clock window. A run shows each quantity as a range of its own
+(:mod:`.observe`): a summary value is a point; one inbox is the central 90 % of the per-member
+counts at that minute (a report of one inbox is one draw from that distribution, not the
+mean); a clock window is the values the run takes within it. The run reproduces the
+observation when the two ranges overlap. Otherwise the miss is the gap between them in log
+units, divided by the observation's uncertainty ``sigma`` (natural-log units; from the data
+file, else from the tag: firm reported numbers are tighter than anecdotes), so a distance of
+1 means "one uncertainty outside the reported range".
 
-``TARGETS`` are the observations calibration uses (``target = true`` in the data file); the
-others (``CONTEXT``) are kept for plots and for checking, because they repeat what a target
-says (reply-alls accepted is messages per user minus one once the backlog has cleared), are
-single inboxes, or bound quantities the summary does not hold.
+``TARGETS`` are the observations the 2016 calibration fits (``target = true`` in the data
+file); the others (``CONTEXT``) are kept for plots and for checking.
 """
 
 from __future__ import annotations
@@ -27,25 +28,35 @@ from .storms import Storm, StormObservation, load_storms
 
 SIGMA = {"R": 0.10, "D": 0.15, "C": 0.30, "A": 0.50}  # log-scale uncertainty by source tag
 STORM = "nhs2016"
-"""The storm the calibration fits."""
+"""The storm the 2016 calibration fits."""
+LO, HI, MID = "obs_lo:", "obs_hi:", "obs_mid:"
+"""Prefixes of the summary columns in which a run shows an observed quantity (:mod:`.observe`):
+the low and high ends of its range and, for one inbox, the members' median."""
 
 
 @dataclass(frozen=True)
 class Observation:
-    """One observed quantity of a storm, as a range on one run summary key.
+    """One observed quantity of a storm, as a range, and where a run shows it.
 
     Attributes:
-        key: run summary key it constrains (``model/observables.summarise``).
-        lo, hi: reported range (summary units; ``hi`` may be inf for a lower bound).
+        key: the observation's label, unique in its storm: the quantity, ``quantity@HH:MM``
+            or ``quantity@HH:MM-HH:MM`` (:attr:`.storms.StormObservation.label`).
+        quantity: what was observed (:data:`.storms.QUANTITIES`); ``kind`` says how a run
+            shows it.
+        lo, hi: reported range (``hi`` may be inf for a lower bound).
         value: headline value quoted (for plots; inside ``[lo, hi]``).
-        tag: source tag, R / C / D (``sigma`` follows from it unless given).
-        unit: unit of the summary.
-        source: where the numbers come from.
+        tag: source tag, R / C / D / A (``sigma`` follows from it unless given).
+        unit: unit of the quantity.
+        source: what was reported, and by whom.
         sigma: uncertainty outside the range (natural-log units).
-        minute: for plots, the minute after the first send the value refers to (or NaN).
+        minute: minutes after the storm's first send of the clock time (the window's middle);
+            NaN without a clock.
+        window: the clock window in minutes after the first send, or None.
     """
 
     key: str
+    quantity: str
+    kind: str
     lo: float
     hi: float
     value: float
@@ -54,46 +65,62 @@ class Observation:
     source: str
     sigma: float = math.nan
     minute: float = math.nan
+    window: tuple[float, float] | None = None
 
     @property
     def scale(self) -> float:
         """Uncertainty used by the distance (``sigma`` or the tag's default)."""
         return self.sigma if math.isfinite(self.sigma) else SIGMA[self.tag[0]]
 
-    def miss(self, x: float | np.ndarray) -> np.ndarray:
-        """Distance of summary values ``x`` outside ``[lo, hi]`` in units of ``scale``.
+    @property
+    def columns(self) -> tuple[str, str]:
+        """The run summary columns holding the low and high ends of the run's range."""
+        if self.kind == "summary":
+            return self.key, self.key
+        return LO + self.key, HI + self.key
 
-        0 inside the range; NaN (e.g. a backlog never cleared) counts as ``cap``.
+    def miss(self, low: float | np.ndarray, high: float | np.ndarray | None = None
+             ) -> np.ndarray:
+        """Gap between the run's range ``[low, high]`` and ``[lo, hi]``, in units of ``scale``.
+
+        0 when they overlap; NaN (a backlog never cleared, a clock past the run) is ``inf``.
         """
-        x = np.asarray(x, dtype=float)
+        low = np.asarray(low, dtype=float)
+        high = low if high is None else np.asarray(high, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            below = np.log(self.lo / np.maximum(x, 1e-12)) if self.lo > 0 else np.zeros_like(x)
-            above = np.log(np.maximum(x, 1e-12) / self.hi)
+            below = (np.log(self.lo / np.maximum(high, 1e-12)) if self.lo > 0
+                     else np.zeros_like(high))
+            above = np.log(np.maximum(low, 1e-12) / self.hi)
         z = np.maximum(np.maximum(below, above), 0.0) / self.scale
-        return np.where(np.isfinite(x), z, np.inf)
+        return np.where(np.isfinite(low) & np.isfinite(high), z, np.inf)
 
 
 def from_storm(o: StormObservation, storm: Storm) -> Observation:
     """The calibration's view of one observation of ``storm`` (minutes from its first send)."""
     data = load_storms()
-    return Observation(o.quantity, o.lo, o.hi, o.value, o.tag, o.unit,
+    window = None
+    if o.clock_h is not None:
+        window = (storm.minutes_after_start(o.clock_h[0]), storm.minutes_after_start(o.clock_h[1]))
+    return Observation(o.label, o.quantity, o.kind, o.lo, o.hi, o.value, o.tag, o.unit,
                        f"{o.provenance.note} ({data.cite(o.provenance)})",
                        sigma=o.sigma if o.sigma is not None else math.nan,
-                       minute=(storm.minutes_after_start(o.clock_h) if o.clock_h is not None
-                               else math.nan))
+                       minute=math.nan if window is None else 0.5 * (window[0] + window[1]),
+                       window=window)
 
 
-def storm_observations(storm_id: str = STORM, *, target: bool) -> tuple[Observation, ...]:
-    """The observations of ``storm_id`` that are (``target=True``) or are not targets."""
+def storm_observations(storm_id: str = STORM, *, target: bool | None = None
+                       ) -> tuple[Observation, ...]:
+    """The observations of ``storm_id``: its targets (``True``), the others, or all (None)."""
     storm = load_storms().storm(storm_id)
-    return tuple(from_storm(o, storm) for o in storm.observations if o.target is target)
+    return tuple(from_storm(o, storm) for o in storm.observations
+                 if (target is None or o.target is target) and o.kind != "context")
 
 
 TARGETS: tuple[Observation, ...] = storm_observations(target=True)
 """What the 2016 calibration fits (``target = true`` for nhs2016 in the data file)."""
 
 CONTEXT: tuple[Observation, ...] = storm_observations(target=False)
-"""The other 2016 observations: for plots and checks."""
+"""The other 2016 observations a run can show: for plots and checks."""
 
 
 def minutes_after_start(clock_h: float, storm_id: str = STORM) -> float:
@@ -101,28 +128,34 @@ def minutes_after_start(clock_h: float, storm_id: str = STORM) -> float:
     return load_storms().storm(storm_id).minutes_after_start(clock_h)
 
 
-def get(key: str) -> Observation:
-    """The 2016 observation of ``key`` (a target or a context one)."""
-    for o in TARGETS + CONTEXT:
-        if o.key == key:
-            return o
-    raise KeyError(f"no 2016 observation of {key!r}")
+def get(key: str, storm_id: str = STORM) -> Observation:
+    """The observation called ``key`` (label or quantity) of ``storm_id``, target or not."""
+    found = [o for o in storm_observations(storm_id) if key in (o.key, o.quantity)]
+    if not found:
+        raise KeyError(f"no {storm_id} observation {key!r}")
+    return found[0]
 
 
 def observation_table(obs: tuple[Observation, ...] = TARGETS + CONTEXT) -> pd.DataFrame:
     """Return the observations as a table (one row each; whether calibration targets it)."""
     keys = {o.key for o in TARGETS}
-    return pd.DataFrame([{**o.__dict__, "scale": o.scale, "target": o.key in keys}
-                         for o in obs])
+    return pd.DataFrame([{**{k: v for k, v in o.__dict__.items() if k != "window"},
+                          "window_lo": o.window[0] if o.window else math.nan,
+                          "window_hi": o.window[1] if o.window else math.nan,
+                          "scale": o.scale, "target": o.key in keys} for o in obs])
 
 
 def misses(summaries: pd.DataFrame, targets: tuple[Observation, ...] = TARGETS,
            cap: float = 10.0) -> pd.DataFrame:
     """Per-target misses (``Observation.miss``, capped at ``cap``) of each row of summaries."""
     out = {}
+    nothing = pd.Series(np.nan, summaries.index)
     for o in targets:
-        x = summaries[o.key] if o.key in summaries else pd.Series(np.nan, summaries.index)
-        out[o.key] = np.minimum(o.miss(x.to_numpy(dtype=float)), cap)
+        lo_col, hi_col = o.columns
+        low = summaries[lo_col] if lo_col in summaries else nothing
+        high = summaries[hi_col] if hi_col in summaries else nothing
+        out[o.key] = np.minimum(o.miss(low.to_numpy(dtype=float), high.to_numpy(dtype=float)),
+                                cap)
     return pd.DataFrame(out, index=summaries.index)
 
 
@@ -135,6 +168,6 @@ def distance(summaries: pd.DataFrame, targets: tuple[Observation, ...] = TARGETS
 
 def synthetic_targets(summary: dict[str, float], keys: tuple[str, ...],
                       rel: float = 0.25, sigma: float = 0.1) -> tuple[Observation, ...]:
-    """Observations made from a known run (ranges ``value * [1/(1+rel), 1+rel]``), for tests."""
-    return tuple(Observation(k, summary[k] / (1 + rel), summary[k] * (1 + rel), summary[k],
-                             "D", "", "synthetic", sigma=sigma) for k in keys)
+    """Observations made from a known run's summary (ranges ``value * [1/(1+rel), 1+rel]``)."""
+    return tuple(Observation(k, k, "summary", summary[k] / (1 + rel), summary[k] * (1 + rel),
+                             summary[k], "D", "", "synthetic", sigma=sigma) for k in keys)

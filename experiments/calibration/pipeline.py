@@ -36,7 +36,7 @@ from ..io import plain, write_json, write_parquet
 from ..sweeps.sweep import run_sweep
 from .apmc import Prior, apmc, posterior_summary, ridges
 from .generations import generation_spec, sweep_simulator
-from .observations import observation_table
+from .observations import observation_table, storm_observations
 from .settings import CalibrationSpec, load_calibration
 
 
@@ -65,7 +65,8 @@ def run_calibration(cal: CalibrationSpec, out_dir: Path, *, workers: int | None 
     write_parquet(res["generations"], out_dir / "generations.parquet")
     write_parquet(post, out_dir / "posterior.parquet")
     write_parquet(corr.reset_index(names="parameter"), out_dir / "correlation.parquet")
-    write_parquet(observation_table(), out_dir / "observations.parquet")
+    write_parquet(observation_table(storm_observations(abc.storm)),
+                  out_dir / "observations.parquet")
     series, fits = predictive(cal, particles, out_dir, workers=workers, scheduler=scheduler,
                               progress=progress)
     summary = {
@@ -73,6 +74,13 @@ def run_calibration(cal: CalibrationSpec, out_dir: Path, *, workers: int | None 
         "n_users": spec.base_params().n_users, "particles": n,
         "accepted": len(particles), "runs": int(res["generations"]["runs"].sum()),
         "generations": len(res["generations"]),
+        "stopped_by": res.get("stopped_by", "pyabc"),
+        "converged": res.get("stopped_by") in ("acceptance", "zero_tolerance"),
+        "min_acceptance": abc.min_acceptance,
+        "final_p_acc": float(res["generations"]["p_acc"].iloc[-1]),
+        "storm": abc.storm,
+        "unidentified": [r["parameter"] for r in post.to_dict(orient="records")
+                         if not r["identified"]],
         "epsilon": float(res["generations"]["epsilon"].iloc[-1]),
         "ess": float(post["ess"].iloc[0]), "targets": [o.key for o in cal.targets],
         "posterior": post.to_dict(orient="records"),

@@ -53,7 +53,9 @@ class PyabcSimulator:
         self.prior = Prior.from_spec(spec)
         self.scenario, self.engine, self.fixed = spec.scenario, spec.engine, dict(spec.fixed)
         self.root_seed, self.org_seed, self.cache = spec.root_seed, spec.org_seed(), spec.common_org
-        self.keys = [o.key for o in cal.targets]
+        self.keys = list(dict.fromkeys(c for o in cal.targets for c in o.columns))
+        self.observe = cal.abc.storm
+        self.users_after_cutoff = spec.outputs.users_after_cutoff
 
     def natural(self, par: dict[str, float]) -> dict[str, Any]:
         """Sampling-space values (log10 for log axes) -> parameter values."""
@@ -67,7 +69,8 @@ class PyabcSimulator:
         task = RunTask(run_id=0, point=0, replicate=0, scenario=self.scenario,
                        changes={**self.fixed, **point}, entropy=self.root_seed,
                        spawn_key=seeds.pyabc_spawn_key(point), engine=self.engine,
-                       series=False, org_seed=self.org_seed, cache=self.cache)
+                       series=False, org_seed=self.org_seed, cache=self.cache,
+                       observe=self.observe, users_after_cutoff=self.users_after_cutoff)
         try:
             out = run_task(task)
         except ParameterError:
@@ -114,7 +117,7 @@ def run_pyabc(cal: CalibrationSpec, out_dir: Path, *, n: int, alpha: float, gene
     out_dir.mkdir(parents=True, exist_ok=True)
     db = out_dir / "pyabc.db"
     db.unlink(missing_ok=True)
-    observed = {o.key: o.value for o in cal.targets}
+    observed = {c: o.value for o in cal.targets for c in o.columns}
     history = abc.new(f"sqlite:///{db.resolve()}", observed)
     history = abc.run(max_nr_populations=generations, min_acceptance_rate=min_acceptance,
                       minimum_epsilon=0.0)
@@ -135,5 +138,8 @@ def run_pyabc(cal: CalibrationSpec, out_dir: Path, *, n: int, alpha: float, gene
         log(f"pyabc population {t}: {int(row['samples'])} runs, eps = {row['epsilon']:.3g}")
     particles = frames[-1].reset_index(drop=True)
     particles["weight"] = particles["weight"] / particles["weight"].sum()
+    final_p_acc = gens[-1]["p_acc"]
+    stopped_by = ("acceptance" if final_p_acc < min_acceptance
+                  else "cap" if len(gens) >= generations else "pyabc")
     return {"particles": particles, "history": pd.concat(frames, ignore_index=True),
-            "generations": pd.DataFrame(gens)}
+            "generations": pd.DataFrame(gens), "stopped_by": stopped_by}

@@ -3,16 +3,19 @@
 ::
 
     [abc]                  # every key optional
+    storm = "nhs2016"      # the storm of experiments/data/storms.toml to fit
     alpha = 0.5            # share of particles kept each generation
-    generations = 8        # most generations, generation 0 included
-    min_acceptance = 0.05  # stop when the acceptance rate falls below
-    targets = ["messages_per_user", "senders", ...]   # default: every 2016 target
+    min_acceptance = 0.05  # convergence: stop once the acceptance rate falls below this
+    generations = 40       # a safety cap, generation 0 included (reaching it is reported)
+    targets = ["inbox_received@12:00", ...]   # default: every target of the storm
     predictive = 6         # accepted sets re-simulated for the predictive check
     backend = "builtin"    # or "pyabc"
 
 :func:`load_calibration` reads one (a path, a packaged spec's name such as
 ``"calibrate_nhs"``, or a dict) and checks it once: the sweep part as any spec
-(:mod:`..sweeps.validate`), the ``[abc]`` table, the targets against the 2016 observations.
+(:mod:`..sweeps.validate`), the ``[abc]`` table, the targets against the storm's observations.
+Every generation's runs show the storm's observations (``outputs.observe``), so a spec need
+not say so.
 """
 
 from __future__ import annotations
@@ -26,17 +29,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..sweeps.catalogue import read_toml
 from ..sweeps.spec import Spec, SpecError
 from ..sweeps.validate import parse_spec
-from .observations import TARGETS, Observation
+from .observations import STORM, Observation, storm_observations
+from .storms import load_storms
 
 
 class ABCSettings(BaseModel):
     """The ``[abc]`` table of a calibration spec (all optional)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    storm: str = STORM  # the storm whose observations are fitted
     alpha: float = Field(0.5, gt=0.0, lt=1.0)  # share of particles kept each generation
-    generations: int = Field(8, ge=1)  # most generations, generation 0 included
-    min_acceptance: float = Field(0.05, ge=0.0, le=1.0)  # stop when p_acc falls below
-    targets: list[str] = Field(default_factory=lambda: [o.key for o in TARGETS])
+    generations: int = Field(40, ge=1)  # safety cap on generations, generation 0 included
+    min_acceptance: float = Field(0.05, ge=0.0, le=1.0)  # converged once p_acc falls below
+    targets: list[str] | None = None  # observation labels; default: the storm's targets
     predictive: int = Field(6, ge=0)  # accepted sets re-simulated for the predictive check
     backend: str = Field("builtin", pattern="^(builtin|pyabc)$")
 
@@ -75,17 +80,29 @@ def load_calibration(source: str | Path | dict[str, Any], *, particles: int | No
         e = err.errors()[0]
         where = ".".join(["abc", *(str(p) for p in e["loc"])])
         raise SpecError(where, e.get("input"), e["msg"].replace("Input should", "must")) from None
+    known_storms = [st.id for st in load_storms().storms]
+    if abc.storm not in known_storms:
+        raise SpecError("abc.storm", abc.storm, f"must be one of {', '.join(known_storms)}")
+    outputs = dict(data.get("outputs") or {})
+    outputs.setdefault("observe", abc.storm)
+    data["outputs"] = outputs
     spec = parse_spec(data)
+    if spec.outputs.observe != abc.storm:
+        raise SpecError("outputs.observe", spec.outputs.observe,
+                        f"must be the calibrated storm, abc.storm = {abc.storm!r}")
     if spec.design.kind not in ("lhs", "sobol"):
         raise SpecError("design.kind", spec.design.kind, "must be lhs or sobol for a calibration "
                         "(generation 0 samples the prior box)")
-    known = {o.key: o for o in TARGETS}
-    for key in abc.targets:
+    every = storm_observations(abc.storm)
+    known = {o.key: o for o in every}
+    chosen = abc.targets if abc.targets is not None else [
+        o.key for o in storm_observations(abc.storm, target=True)]
+    for key in chosen:
         if key not in known:
             raise SpecError("abc.targets", key, f"must be among {', '.join(known)}")
-    if not abc.targets:
+    if not chosen:
         raise SpecError("abc.targets", [], "list at least one observation")
     n = spec.design.n or 0
     if round(abc.alpha * n) < 2 or n - round(abc.alpha * n) < 1:
         raise SpecError("design.n", spec.design.n, f"too few particles for alpha={abc.alpha}")
-    return CalibrationSpec(spec, abc, tuple(known[k] for k in abc.targets), path)
+    return CalibrationSpec(spec, abc, tuple(known[k] for k in chosen), path)

@@ -27,29 +27,59 @@ from pathlib import Path
 TAGS = ("R", "C", "D", "A")
 """Source tags: reported, anecdotal (one inbox, a tweet, an insider), derived, assumed."""
 
-QUANTITIES: dict[str, tuple[str, str]] = {
-    "messages_per_user": ("messages", "messages each member received by the end"),
-    "senders": ("users", "users whose reply-all reached the list"),
-    "reply_alls_accepted": ("messages", "reply-alls that reached the list (M)"),
-    "last_accepted_minute": ("minutes", "when the list took its last reply-all"),
-    "max_delay_min": ("minutes", "longest delivery delay"),
-    "backlog_cleared_minute": ("minutes", "when the queue emptied after the last reply-all"),
-    "service_restored_minute": ("minutes", "when ordinary mail flowed normally again"),
-    "deliveries": ("deliveries", "messages delivered to members, in all"),
-    "senders_by_1130": ("users", "users who had replied by 11:30"),
-    "received_by_noon": ("messages", "messages one member had received by about 12:00"),
-    "received_by_1430": ("messages", "messages one member had received by 14:30"),
-    "received_by_1500": ("messages", "messages one member had received by 15:00"),
-    "remove_me_received_in_3h": ("messages", "'remove me' messages one member received in "
-                                 "the first three hours"),
-    "deliveries_by_0945": ("deliveries", "deliveries made by 09:45"),
-    "delay_at_midday_min": ("minutes", "delivery delay at about 12:00"),
-    "normal_messages_per_day": ("messages", "the mail system's traffic on an ordinary day"),
-    "reply_alls_first_hour": ("messages", "reply-alls in the first hour"),
-    "peak_messages_per_s": ("messages per second", "the storm's peak rate (unit ambiguous)"),
+@dataclass(frozen=True)
+class Quantity:
+    """What an observation can name: its unit, meaning, and how a run shows it (``kind``).
+
+    Kinds (:mod:`.observe` computes each from a run):
+
+    * ``summary``: a key of the run's summary (``model/observables.summarise``);
+    * ``inbox``: what *one* member's inbox held at the observation's clock: the observed value
+      is a draw from the distribution of per-member counts then, not the mean (needs a clock);
+    * ``inbox_remove_me``: the same, counting only "remove me" messages;
+    * ``mean_received``: the members' mean count at the clock (or within a clock window);
+    * ``transport_events``: what the transport handled by the clock (expansions of the list,
+      deliveries and non-delivery reports): an upper bound, as reports count every hop;
+    * ``delay``: the longest delay of ordinary mail at the clock (any member's database).
+    * ``context``: a fact kept for plots and prose that no run computes.
+    """
+
+    unit: str
+    meaning: str
+    kind: str = "summary"
+
+    @property
+    def needs_clock(self) -> bool:
+        """Whether an observation of it must say when (``clock_h``)."""
+        return self.kind not in ("summary", "context")
+
+
+QUANTITIES: dict[str, Quantity] = {
+    "messages_per_user": Quantity("messages", "messages each member received by the end"),
+    "senders": Quantity("users", "users whose reply-all reached the list"),
+    "reply_alls_accepted": Quantity("messages", "reply-alls that reached the list (M)"),
+    "last_accepted_minute": Quantity("minutes", "when the list took its last reply-all"),
+    "max_delay_min": Quantity("minutes", "longest delivery delay"),
+    "backlog_cleared_minute": Quantity("minutes", "when the queue emptied after the last "
+                                       "reply-all"),
+    "service_restored_minute": Quantity("minutes", "when ordinary mail flowed normally again"),
+    "deliveries": Quantity("deliveries", "messages delivered to members, in all"),
+    "inbox_received": Quantity("messages", "messages one member had received by the clock",
+                               "inbox"),
+    "inbox_remove_me": Quantity("messages", "'remove me' messages one member had received by "
+                                "the clock", "inbox_remove_me"),
+    "mean_received": Quantity("messages", "messages per member by the clock (members' mean)",
+                              "mean_received"),
+    "transport_events": Quantity("events", "transport events by the clock: list expansions, "
+                                 "deliveries, non-delivery reports", "transport_events"),
+    "delay": Quantity("minutes", "longest delay of ordinary mail at the clock", "delay"),
+    "normal_messages_per_day": Quantity("messages", "the mail system's traffic on an ordinary "
+                                        "day", "context"),
+    "reply_alls_first_hour": Quantity("messages", "reply-alls in the first hour", "context"),
+    "peak_messages_per_s": Quantity("messages per second", "the storm's peak rate (unit "
+                                    "ambiguous)", "context"),
 }
-"""Every quantity an observation may name: unit and meaning. Those that are run summary keys
-(``model/observables.summarise``) can be calibration targets as they stand."""
+"""Every quantity an observation may name (see :class:`Quantity` for the kinds)."""
 
 DATA_FILE = "storms.toml"
 
@@ -102,7 +132,9 @@ class StormObservation:
         lo, hi: the range (``hi`` may be inf: a lower bound).
         value: the headline value quoted (inside the range).
         sigma: uncertainty outside the range (natural-log units), if the file sets one.
-        clock_h: when it was observed (clock hours; > 24 is the next day), if known.
+        clock_h: when it was observed, as a clock window ``(from, to)`` in hours (> 24 is
+            the next day; equal ends for a moment), if known: the run must show the value at
+            some minute of the window.
         target: whether the calibration of this storm fits it.
     """
 
@@ -113,7 +145,7 @@ class StormObservation:
     provenance: Provenance
     unit: str
     sigma: float | None = None
-    clock_h: float | None = None
+    clock_h: tuple[float, float] | None = None
     target: bool = True
 
     @property
@@ -125,6 +157,25 @@ class StormObservation:
     def note(self) -> str:
         """What was reported, how a range was derived or what was assumed."""
         return self.provenance.note
+
+    @property
+    def kind(self) -> str:
+        """How a run shows the quantity (:class:`Quantity`)."""
+        return QUANTITIES[self.quantity].kind
+
+    @property
+    def label(self) -> str:
+        """``quantity`` or ``quantity@HH:MM`` (``@HH:MM-HH:MM`` for a window): unique per storm."""
+        if self.clock_h is None:
+            return self.quantity
+        a, b = (_clock(x) for x in self.clock_h)
+        return f"{self.quantity}@{a}" if a == b else f"{self.quantity}@{a}-{b}"
+
+
+def _clock(hours: float) -> str:
+    """Clock hours as HH:MM (the next day's hours go on past 24)."""
+    minutes = round(hours * 60.0)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -151,13 +202,13 @@ class Storm:
         """Minutes from the (earliest) first send to clock time ``clock_h`` (hours)."""
         return (clock_h - self.start_clock_h[0]) * 60.0
 
-    def observation(self, quantity: str) -> StormObservation:
-        """The storm's observation of ``quantity`` (KeyError naming the known ones)."""
+    def observation(self, label: str) -> StormObservation:
+        """The storm's observation called ``label`` (its quantity, or ``quantity@HH:MM``)."""
         for o in self.observations:
-            if o.quantity == quantity:
+            if label in (o.label, o.quantity):
                 return o
-        raise KeyError(f"{self.id} has no observation of {quantity!r}; it has "
-                       f"{', '.join(o.quantity for o in self.observations)}")
+        raise KeyError(f"{self.id} has no observation {label!r}; it has "
+                       f"{', '.join(o.label for o in self.observations)}")
 
 
 @dataclass(frozen=True)
@@ -193,5 +244,5 @@ def load_storms(path: str | Path | None = None) -> StormData:
     return read_file(Path(path) if path is not None else data_path())
 
 
-__all__ = ["QUANTITIES", "TAGS", "Provenance", "Source", "Storm", "StormData",
+__all__ = ["QUANTITIES", "TAGS", "Provenance", "Quantity", "Source", "Storm", "StormData",
            "StormDataError", "StormEnd", "StormObservation", "data_path", "load_storms"]

@@ -194,9 +194,9 @@ def _storm(t: _Table, sources: dict[str, Source]) -> Storm:
     observations: list[StormObservation] = []
     for j, raw in enumerate(raw_obs):
         o = _observation(_Table(raw, t.path(f"observations[{j}]"), t.file), sources)
-        if any(p.quantity == o.quantity for p in observations):
+        if any(p.label == o.label for p in observations):
             _Table(raw, t.path(f"observations[{j}]"), t.file).fail(
-                "quantity", o.quantity, "is observed twice in this storm")
+                "quantity", o.quantity, f"is observed twice in this storm ({o.label})")
         observations.append(o)
     t.done()
     return Storm(sid, name, date, description, size, (int(lo), int(hi)), audience, start, end,
@@ -217,11 +217,24 @@ def _observation(t: _Table, sources: dict[str, Source]) -> StormObservation:
     sigma = t.number("sigma", None)
     if sigma is not None and not 0 < sigma < math.inf:
         t.fail("sigma", sigma, "must be > 0 (natural-log units)")
-    clock = t.number("clock_h", None)
-    if clock is not None and not 0 <= clock < 48:
-        t.fail("clock_h", clock, "must be in [0, 48) (clock hours; > 24 is the next day)")
+    clock = _clock_window(t)
+    if QUANTITIES[quantity].needs_clock and clock is None:
+        t.fail("clock_h", None, f"is required for {quantity} (when it was observed)")
     target = t.flag("target", True)
     prov = _provenance(t, "", sources)
     t.done()
-    return StormObservation(quantity, lo, hi, value, prov, QUANTITIES[quantity][0], sigma,
+    return StormObservation(quantity, lo, hi, value, prov, QUANTITIES[quantity].unit, sigma,
                             clock, target)
+
+
+def _clock_window(t: _Table) -> tuple[float, float] | None:
+    """``clock_h``: one clock time, or a window ``[from, to]`` (hours in [0, 48))."""
+    raw = t.get("clock_h", None)
+    if raw is None:
+        return None
+    if isinstance(raw, list):
+        return t.pair("clock_h", 0.0, 48.0 - 1e-9)
+    clock = t.number("clock_h")
+    if not 0 <= clock < 48:
+        t.fail("clock_h", clock, "must be in [0, 48) (clock hours; > 24 is the next day)")
+    return clock, clock

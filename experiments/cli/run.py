@@ -9,10 +9,12 @@ import pandas as pd
 
 from replyall_storm.model.engines import ENGINES, check_size
 from replyall_storm.model.errors import ParameterError
+from replyall_storm.model.inboxes import quantile_table
 from replyall_storm.model.run import simulate
 
 from .. import seeds
 from ..analysis.snapshots import SNAPSHOT_MINUTES, snapshot_tables
+from ..calibration.observe import observed_values
 from ..io import write_json, write_parquet
 from .options import resolve_params, scenario_options
 
@@ -102,6 +104,10 @@ def run(
     from ..figures.run_overview import plot_storm  # matplotlib is slow: only when needed
 
     write_parquet(result.series, out_dir / "series.parquet")
+    write_parquet(quantile_table(result.transport), out_dir / "inboxes.parquet")
+    storm = _storm_of(scenario)
+    if storm is not None:  # what the run shows of the storm's reports, for the figures
+        summary.update(observed_values(result, storm), observed_storm=storm)
     write_json(summary, out_dir / "summary.json")
     states, edges = snapshot_tables(result)
     write_parquet(states, out_dir / "snapshots.parquet")
@@ -118,5 +124,12 @@ def run(
         f"({'cached' if summary['graph_cached'] else 'built'}), "
         f"simulation {summary['sim_s']:.1f} s"
     )
-    click.echo(f"wrote {out_dir}/: series.parquet, summary.json, storm.png, snapshots.parquet, "
-               "graph_sample.parquet")
+    click.echo(f"wrote {out_dir}/: series.parquet, inboxes.parquet, summary.json, storm.png, "
+               "snapshots.parquet, graph_sample.parquet")
+
+
+def _storm_of(scenario: str) -> str | None:
+    """The storm of the data file a scenario reproduces (same id), if any."""
+    from ..calibration.storms import load_storms
+
+    return scenario if scenario in {st.id for st in load_storms().storms} else None

@@ -80,7 +80,8 @@ class FigureDef:
 
 
 RUN_CMD = "replyall run --out {dir}"
-_run = (Input(f"{RUN_DIR}/series.parquet", RUN_CMD), Input(f"{RUN_DIR}/summary.json", RUN_CMD))
+_run = (Input(f"{RUN_DIR}/series.parquet", RUN_CMD), Input(f"{RUN_DIR}/summary.json", RUN_CMD),
+        Input(f"{RUN_DIR}/inboxes.parquet", RUN_CMD))
 _graph = (Input(f"{RUN_DIR}/snapshots.parquet", RUN_CMD),
           Input(f"{RUN_DIR}/graph_sample.parquet", RUN_CMD))
 HEATMAP_CMD = "replyall sweep heatmap --out {dir}"

@@ -23,7 +23,6 @@ from ..calibration import observations
 from . import RUN_DIR, style
 
 BIN_MIN = 10  # minutes per bar of reply-alls
-SENDERS_BY_MIN = observations.get("senders_by_1130").minute  # "70 or 80 ... by 11:30" [R]
 CLEARED_MIN = observations.get("backlog_cleared_minute").minute  # 15 Nov 16:30 [R]
 
 
@@ -79,23 +78,43 @@ def fit_label(fit: dict) -> str:
     return text if fit["status"] == "ok" else f"FLAGGED ({fit['status']}): {text}"
 
 
-def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
-    """Draw figure 1: the storm against the 2016 reports.
+def _inbox_label(o: observations.Observation, summary: dict, text: str,
+                 what: str = "5-95 % of members", unit: float = 1.0) -> str:
+    """A report's legend entry with what the run shows of it (inside or how far outside).
 
-    Panels: (a) reply-alls sent per 10 min with the SIR fit; (b) reply-alls the list accepted,
-    cumulative, against the reported senders; (c) messages received per user against the
-    reported inbox counts.
+    ``what`` names the run's range (one inbox: the central 90 % of members), ``unit`` divides
+    its values for display (60 for minutes shown as hours).
+    """
+    low, high = summary.get(observations.LO + o.key), summary.get(observations.HI + o.key)
+    if low is None or high is None:
+        return text
+    miss = float(o.miss(low, high))
+    verdict = "inside" if miss == 0 else f"{miss:.1f} sd outside"
+    fmt = ".1f" if unit != 1.0 else ".0f"
+    shown = (f"{low / unit:{fmt}}" if low == high
+             else f"{low / unit:{fmt}}-{high / unit:{fmt}}")
+    return f"{text}; model {what} {shown}: {verdict}"
+
+
+def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
+    """Draw figure 1: the storm against the 2016 reports, where and when they were made.
+
+    Panels: (a) reply-alls sent per 10 min with the queued-SIR fit and its statistics (a
+    flagged fit is drawn dashed and labelled FLAGGED); (b) messages received per member: the
+    members' median, 25-75 % and 5-95 % bands and mean, against the single inboxes reported
+    at 11:30, 12:00 and 14:30 and the tweet's mean; (c) "remove me" messages per member
+    against the inbox that held 187 of them three hours in.
     """
     series, summary = load_run(results)
+    inboxes = pd.read_parquet(Path(results) / RUN_DIR / "inboxes.parquet")
     stored_fit = Path(results) / RUN_DIR / "sir_fit.parquet"
     fit, fitted = sir_fit_curve(series, stored_fit)
     flagged = fit["status"] != "ok"
-    show = 6.0  # hours shown in (a) and (b): the replying happens early
+    show = 8.0  # hours shown in (a): the replying happens early
     with style.styled():
-        fig = style.figure("two", 3.0)
+        fig = style.figure("two", 3.1)
         ax_a, ax_b, ax_c = fig.subplots(1, 3)
-        hours = series["minute"].to_numpy() / 60.0
-        # (a) reply-alls sent per bin, stacked by kind, with the SIR fit
+        # (a) reply-alls sent per bin, stacked by kind, with the fit
         bins = series["minute"] // BIN_MIN
         sent = series.groupby(bins)[["sent_remove", "sent_complain"]].sum()
         x = (sent.index.to_numpy() * BIN_MIN) / 60.0
@@ -114,52 +133,69 @@ def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
                       np.append(per_bin.to_numpy()[k], per_bin.to_numpy()[k][-1]),
                       where="post", color=style.FIT_COLOUR, lw=1.0,
                       ls="--" if flagged else "-", label=fit_label(fit))
-        ax_a.text(0.02, 0.97, ("FIT FLAGGED: " + fit["status"]) if flagged else
-                  f"fit ok: $R^2$ {fit['r2_incidence']:.2f} (reply-alls), "
-                  f"{fit['r2_received']:.3f} (inbox)", transform=ax_a.transAxes, ha="left",
+        ax_a.text(0.98, 0.97, ("FIT FLAGGED: " + fit["status"]) if flagged else
+                  f"fit ok\n$R^2$ {fit['r2_incidence']:.2f} (reply-alls)\n"
+                  f"{fit['r2_received']:.3f} (inbox)", transform=ax_a.transAxes, ha="right",
                   va="top", fontsize=style.FONT_PT - 1.5,
                   color=style.OBSERVED_COLOUR if flagged else "0.3")
         ax_a.set_xlim(0, show)
         ax_a.set_ylabel(f"reply-alls sent per {BIN_MIN} min")
-        # (b) reply-alls accepted by the list, cumulative, vs reported senders
-        accepted = series["accepted"].cumsum().to_numpy() - 1  # the original is not a reply
-        k = hours <= show
-        ax_b.plot(hours[k], accepted[k], color=style.PALETTE[4],
-                  label="model: reply-alls delivered to the list")
-        o = _obs("senders")
-        ax_b.errorbar([SENDERS_BY_MIN / 60.0], [o.value],
-                      yerr=[[o.value - o.lo], [o.hi - o.value]], fmt="o",
-                      color=style.OBSERVED_COLOUR, capsize=2, ms=4,
-                      label='2016: "70 or 80 had replied" by 11:30, 80-220 in all [R/C]')
-        ax_b.set_xlim(0, show)
-        ax_b.set_ylim(0, max(o.hi, float(accepted.max())) * 1.1)
-        ax_b.set_ylabel("reply-alls delivered to the list\n(cumulative)")
-        # (c) messages received per user vs reported inbox counts
-        ax_c.plot(hours, series["received_per_user"], color=style.RECEIVED_COLOUR,
-                  label="model: messages received per user")
-        ax_c.plot(hours, series["read_per_user"], color=style.RECEIVED_COLOUR, ls="--",
-                  label="model: messages read per user")
+        # (b) messages received per member: the spread between members, and the reports
+        h = inboxes["minute"].to_numpy() / 60.0
+        ax_b.fill_between(h, inboxes["received_p05"], inboxes["received_p95"], lw=0,
+                          color=style.RECEIVED_COLOUR, alpha=0.18,
+                          label="model: 5-95 % of members")
+        ax_b.fill_between(h, inboxes["received_p25"], inboxes["received_p75"], lw=0,
+                          color=style.RECEIVED_COLOUR, alpha=0.35,
+                          label="model: 25-75 % of members")
+        ax_b.plot(h, inboxes["received_p50"], color=style.RECEIVED_COLOUR, lw=1.0,
+                  label="model: median member")
+        hours = series["minute"].to_numpy() / 60.0
+        ax_b.plot(hours, series["received_per_user"], color=style.RECEIVED_COLOUR, ls="--",
+                  lw=0.8, label="model: mean over members")
         if fitted is not None:
-            ax_c.plot(fitted["minute"] / 60.0, fitted["received_per_user"], color=style.FIT_COLOUR,
-                      lw=0.8, ls="--" if flagged else ":", label="queued-SIR fit: received")
-        final = _obs("messages_per_user")
-        ax_c.axhspan(final.lo, final.hi, color=style.OBSERVED_COLOUR, alpha=0.15, lw=0,
-                     label='2016: "approx 151" each [C] to 221 [D]')
-        inbox = [_obs("received_by_noon"), _obs("received_by_1430")]
-        ax_c.plot([o.minute / 60.0 for o in inbox], [o.value for o in inbox], "s",
-                  color=style.OBSERVED_COLOUR, ms=4, mfc="white", mew=1.0,
-                  label="2016: one inbox at 12:00 and 14:30 [C]")
-        ax_c.set_xlim(0, hours[-1] + 1.0 / 60.0)
-        ax_c.set_ylim(0, max(450.0, float(series["received_per_user"].max()) * 1.1))
-        ax_c.set_ylabel("messages per user (cumulative)")
+            ax_b.plot(fitted["minute"] / 60.0, fitted["received_per_user"],
+                      color=style.FIT_COLOUR, lw=0.7, ls="--" if flagged else ":",
+                      label="queued-SIR fit: mean received")
+        mean = _obs("mean_received")
+        if mean.window is not None:
+            ax_b.fill_between([mean.window[0] / 60.0, mean.window[1] / 60.0], mean.lo, mean.hi,
+                              color=style.OBSERVED_COLOUR, alpha=0.12, lw=0,
+                              label=_inbox_label(mean, summary, "2016: 151 [C] to 221 [D] "
+                                                 "each, 'so far today'", "mean, 12-18 h"))
+        markers = {"inbox_received@11:30": ("o", "insider's inbox, 70-80 by 11:30 [R]"),
+                   "inbox_received@12:00": ("s", "one inbox, 123 by 12:00 [C]"),
+                   "inbox_received@14:30": ("D", "one inbox, 411 by 14:30 [C]")}
+        for key, (marker, text) in markers.items():
+            o = _obs(key)
+            ax_b.errorbar([o.minute / 60.0], [o.value], yerr=[[o.value - o.lo], [o.hi - o.value]],
+                          fmt=marker, color=style.OBSERVED_COLOUR, ms=4, mfc="white", mew=1.0,
+                          capsize=2, label=_inbox_label(o, summary, "2016: " + text))
+        ax_b.set_xlim(0, 12)
+        top = max(450.0, float(inboxes["received_p95"][h <= 12].max()) * 1.1)
+        ax_b.set_ylim(0, top)
+        ax_b.set_ylabel("messages received per member")
+        # (c) "remove me" messages per member, against the inbox with 187 in three hours
+        ax_c.fill_between(h, inboxes["remove_me_p05"], inboxes["remove_me_p95"], lw=0,
+                          color=style.REMOVE_COLOUR, alpha=0.2)
+        ax_c.plot(h, inboxes["remove_me_p50"], color=style.REMOVE_COLOUR, lw=1.0,
+                  label='model: "remove me" received, median and 5-95 % of members')
+        o = _obs("inbox_remove_me")
+        ax_c.plot([o.minute / 60.0], [o.value], "v", color=style.OBSERVED_COLOUR, ms=5,
+                  mfc="white", mew=1.0,
+                  label=_inbox_label(o, summary, "2016: 187 'please unsubscribe me' in 3 h, "
+                                     "one inbox [C]"))
+        ax_c.set_xlim(0, 12)
+        ax_c.set_ylim(0, max(220.0, float(inboxes["remove_me_p95"][h <= 12].max()) * 1.1))
+        ax_c.set_ylabel('"remove me" messages per member')
         for ax, letter in zip((ax_a, ax_b, ax_c), "abc", strict=True):
             _cutoff(ax, summary)
             ax.set_xlabel("hours after the first send (08:29)")
             style.panel_label(ax, letter)
             ax.grid(axis="y", lw=0.3, color="0.85")
         _legend_below(fig, (ax_a, ax_b, ax_c), ncol=2)
-        fig.suptitle("Reply-all storm, NHSmail 14 Nov 2016: model and reports"
-                     + _scale_note(summary))
+        fig.suptitle("Reply-all storm, NHSmail 14 Nov 2016: model and reports, where and when "
+                     "they were made" + _scale_note(summary))
         return style.save(fig, out_dir, stem)
 
 
@@ -222,9 +258,12 @@ def draw_transport(results: Path, out_dir: Path, stem: str) -> list[Path]:
                       color="0.3", zorder=5,
                       bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none",
                             "alpha": 0.9})
-        delay = _obs("max_delay_min")
-        ax_b.axhline(delay.lo / 60.0, color=style.OBSERVED_COLOUR, lw=0.8, ls=":",
-                     label='2016: work email "delayed by at least three hours" [R]')
+        delay = _obs("delay")
+        ax_b.errorbar([delay.minute / 60.0], [delay.value / 60.0], fmt="o",
+                      color=style.OBSERVED_COLOUR, ms=4, mfc="white", mew=1.0,
+                      label=_inbox_label(delay, summary, '2016: mail "delayed by at least '
+                                         'three hours", "up to three hours at midday" [R]',
+                                         "longest delay at 12:00 (h)", unit=60.0))
         ax_b.set_ylabel("delivery delay (hours)")
         ax_c.plot(hours, 100.0 * series["unable_fraction"], color=style.PALETTE[7],
                   label="model: mail checks that fail")

@@ -72,10 +72,18 @@ class Design(_Model):
 
 
 class Outputs(_Model):
-    """What each run keeps besides its summary row."""
+    """What each run keeps besides its summary row, and what it computes.
+
+    ``observe`` names a storm of ``experiments/data/storms.toml``: each run's summary gains what
+    it shows of that storm's observations. ``users_after_cutoff = false`` stops simulating
+    users once their reply-alls can no longer reach the list (nor an observation need them);
+    the transport runs on to the horizon (see ``RunTask``).
+    """
 
     series: bool = True
     series_every_min: int = Field(1, ge=1)
+    observe: str | None = None
+    users_after_cutoff: bool = True
 
 
 class Spec(_Model):
@@ -167,7 +175,9 @@ class Spec(_Model):
                         engine=self.engine, series=self.outputs.series,
                         series_every_min=self.outputs.series_every_min,
                         org_seed=org_seed,
-                        cache=self.common_org)  # a graph used once: keep it out of the cache
+                        cache=self.common_org,  # a graph used once: keep it out of the cache
+                        observe=self.outputs.observe,
+                        users_after_cutoff=self.outputs.users_after_cutoff)
                 for p, point in enumerate(points) for r in range(self.replicates)]
 
     def resolved(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ start) therefore fails as a run, recorded with its error, and the sweep goes on.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ from ..io import plain
 TIMING = ("graph_s", "sim_s", "graph_cached")
 NOT_RESULTS = {"engine", "seed", *TIMING}  # summary keys that are not results of the model
 FLOWS = ("sent_remove", "sent_complain", "accepted", "bounced", "delivered", "checks",
-         "failed_checks")  # per-minute counts: summed when the series is thinned
+         "failed_checks", "transport_events")  # per-minute counts: summed when thinned
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,12 @@ class RunTask:
             ``series_every_min`` minutes.
         org_seed: seed of an organisation shared by every run (None: from the run's seed).
         cache: keep the organisation in the on-disk cache.
+        observe: a storm id of ``experiments/data/storms.toml``: the run's summary gains what
+            it shows of each of that storm's observations (:mod:`..calibration.observe`).
+        users_after_cutoff: simulate users to the horizon (True), or only while their
+            reply-alls can reach the list or an observation of ``observe`` needs them
+            (False: the transport alone runs on, several times faster; the summary's
+            user-side totals then stop there and say so in ``users_simulated_until``).
     """
 
     run_id: int
@@ -61,6 +68,8 @@ class RunTask:
     series_every_min: int = 1
     org_seed: int | None = None
     cache: bool = True
+    observe: str | None = None
+    users_after_cutoff: bool = True
 
     def params(self) -> StormParams:
         """The run's parameters (not validated here: :func:`simulate` does that, once)."""
@@ -78,9 +87,20 @@ def run_task(task: RunTask) -> dict[str, Any]:
     Raises whatever the run raises (a :class:`ParameterError` for parameters that break a
     constraint); the executor records it as the run's error.
     """
-    result = simulate(task.params(), seed=task.seed(), engine=task.engine,
-                      org_seed=task.org_seed, cache=task.cache)
+    params = task.params()
+    until = None
+    if not task.users_after_cutoff:
+        from ..calibration.observe import users_until
+
+        until = users_until(task.observe, params) if task.observe else (
+            math.ceil(params.cutoff_min) if math.isfinite(params.cutoff_min) else None)
+    result = simulate(params, seed=task.seed(), engine=task.engine, org_seed=task.org_seed,
+                      cache=task.cache, users_until=until)
     s = result.summary
+    if task.observe:
+        from ..calibration.observe import observed_values
+
+        s.update(observed_values(result, task.observe))
     series = thin(result.series, task.series_every_min) if task.series else None
     return {"summary": {k: plain(v, finite=False) for k, v in s.items()
                         if k not in NOT_RESULTS},

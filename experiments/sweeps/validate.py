@@ -82,6 +82,13 @@ def check(spec: Spec) -> Spec:
         base = get_scenario(spec.scenario).params(**fixed)
     except ParameterError as err:
         raise SpecError(f"fixed.{err.name}", err.value, err.allowed) from None
+    if spec.outputs.observe is not None:
+        from ..calibration.storms import load_storms
+
+        known = [st.id for st in load_storms().storms]
+        if spec.outputs.observe not in known:
+            raise SpecError("outputs.observe", spec.outputs.observe,
+                            f"must be a storm of experiments/data/storms.toml: {', '.join(known)}")
     d = spec.design
     if not d.parameters:
         raise SpecError("design.parameters", {}, "no parameters",
