@@ -34,6 +34,7 @@ SCENARIOS: dict[str, Scenario] = {
             "nhs2016",
             "NHSmail, 14 Nov 2016: a blank 'test' to a list that reached all "
             "840,000 accounts; list disabled after about an hour.",
+            {"n_databases": 100},
         ),
         Scenario(
             "small",

@@ -54,7 +54,7 @@ def _cache(tmp_path, monkeypatch):
 
 
 def test_distance_is_zero_inside_ranges_and_counts_uncertainties_outside():
-    o = Observation("x", 100.0, 200.0, 150.0, "R", "", "test", sigma=0.5)
+    o = Observation("x", "x", "summary", 100.0, 200.0, 150.0, "R", "", "test", sigma=0.5)
     assert o.miss(150.0) == 0 and o.miss(100.0) == 0 and o.miss(200.0) == 0
     assert math.isclose(o.miss(200.0 * math.exp(0.5)), 1.0)
     assert math.isclose(o.miss(100.0 * math.exp(-1.0)), 2.0)
@@ -65,6 +65,16 @@ def test_distance_is_zero_inside_ranges_and_counts_uncertainties_outside():
     assert {t.tag[0] for t in TARGETS} <= {"R", "C", "D"}
     for t in TARGETS:
         assert t.lo <= t.value <= t.hi and t.scale > 0
+    # a run's range: met when it overlaps the report, else the gap to the nearer end
+    assert o.miss(120.0, 900.0) == 0 and o.miss(10.0, 100.0) == 0
+    assert math.isclose(o.miss(300.0, 400.0), math.log(1.5) / 0.5)
+    assert math.isclose(o.miss(20.0, 50.0), math.log(2.0) / 0.5)
+    inbox = Observation("inbox@12:00", "inbox_received", "inbox", 123.0, 123.0, 123.0, "C", "",
+                        "t")
+    assert inbox.columns == ("obs_lo:inbox@12:00", "obs_hi:inbox@12:00")
+    ranges = pd.DataFrame({"obs_lo:inbox@12:00": [19.0, 130.0],
+                           "obs_hi:inbox@12:00": [250.0, 400.0]})
+    np.testing.assert_allclose(distance(ranges, (inbox,)), [0.0, math.log(130 / 123) / 0.30])
 
 
 def test_prior_round_trip_and_weighted_quantile():
@@ -80,8 +90,8 @@ def test_prior_round_trip_and_weighted_quantile():
 def test_apmc_concentrates_on_an_analytic_problem():
     prior = Prior(("a", "b"), np.array([0.0, 0.0]), np.array([1.0, 1.0]),
                   np.array([False, False]))
-    obs = (Observation("y1", 0.95, 1.05, 1.0, "D", "", "t", sigma=0.05),
-           Observation("y2", 0.28, 0.32, 0.3, "D", "", "t", sigma=0.05))
+    obs = (Observation("y1", "y1", "summary", 0.95, 1.05, 1.0, "D", "", "t", sigma=0.05),
+           Observation("y2", "y2", "summary", 0.28, 0.32, 0.3, "D", "", "t", sigma=0.05))
     rng = np.random.default_rng(1)
 
     def simulate(g, points):
@@ -143,7 +153,8 @@ def test_quick_calibration_end_to_end_and_resumes_bit_for_bit(tmp_path):
     assert first.exit_code == 0, first.output
     for name in ("accepted.parquet", "particles.parquet", "posterior.parquet",
                  "correlation.parquet", "sir_fit.parquet", "predictive_series.parquet",
-                 "predictive.png", "summary.json", "observations.parquet"):
+                 "predictive.png", "summary.json", "observations.parquet",
+                 "predictive_runs.parquet"):
         assert (out / name).exists(), name
     post = pd.read_parquet(out / "posterior.parquet")
     assert list(post["parameter"]) == ["remove_rate", "cutoff_min"]

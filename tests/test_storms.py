@@ -56,28 +56,42 @@ def test_sources_have_an_address_or_say_why_not():
     assert "http://content.digital.nhs.uk/article/7507/NHSmail---update" in urls
 
 
-def test_calibration_targets_keep_their_numbers():
-    """TARGETS and CONTEXT come from the data file with the numbers calibration always used."""
-    old = [("messages_per_user", 151.0, 221.0, 151.0, "C/D", 0.25, math.nan),
-           ("senders", 70.0, 220.0, 80.0, "R/C", 0.25, math.nan),
-           ("last_accepted_minute", 45.0, 91.0, 60.0, "R", math.nan, math.nan),
-           ("max_delay_min", 180.0, 1440.0, 180.0, "R", math.nan, (12.0 - START) * 60.0),
-           ("backlog_cleared_minute", 180.0, (24 + 16.5 - START) * 60.0,
-            (24 + 16.5 - START) * 60.0, "R", math.nan, (40.5 - START) * 60.0)]
-    got = [(o.key, o.lo, o.hi, o.value, o.tag, o.sigma, o.minute) for o in observations.TARGETS]
-    assert len(got) == len(old)
-    for g, o in zip(got, old, strict=True):
-        assert g[:5] == o[:5]
-        for a, b in zip(g[5:], o[5:], strict=True):
-            assert (math.isnan(a) and math.isnan(b)) or a == b, (g, o)
+def _minutes(clock_h: float) -> float:
+    return (clock_h - START) * 60.0
+
+
+def test_calibration_targets_are_the_reports_where_and_when_they_were_made():
+    """TARGETS come from the data file: each report with its range, its tag and its clock."""
+    expected = [
+        ("mean_received@12:00-18:00", "mean_received", 151.0, 221.0, "C/D", 0.25,
+         (_minutes(12.0), _minutes(18.0))),
+        ("inbox_received@11:30", "inbox", 70.0, 80.0, "R", 0.25, (_minutes(11.5),) * 2),
+        ("inbox_received@12:00", "inbox", 123.0, 123.0, "C", math.nan, (_minutes(12.0),) * 2),
+        ("inbox_received@14:30", "inbox", 411.0, 411.0, "C", math.nan, (_minutes(14.5),) * 2),
+        ("inbox_remove_me@11:29", "inbox_remove_me", 187.0, 187.0, "C", math.nan,
+         (180.0, 180.0)),
+        ("transport_events@09:45", "transport_events", 0.0, 5e8, "R", math.nan,
+         (_minutes(9.75),) * 2),
+        ("delay@12:00", "delay", 180.0, 180.0, "R", math.nan, (_minutes(12.0),) * 2),
+        ("backlog_cleared_minute", "summary", 180.0, _minutes(24 + 16.5), "R", math.nan, None),
+        ("service_restored_minute", "summary", 0.0, 1440.0, "R", math.nan, None)]
+    got = observations.TARGETS
+    assert [o.key for o in got] == [e[0] for e in expected]
+    for o, (_, kind, lo, hi, tag, sigma, window) in zip(got, expected, strict=True):
+        assert (o.kind, o.lo, o.hi, o.tag) == (kind, lo, hi, tag)
+        assert (math.isnan(o.sigma) and math.isnan(sigma)) or o.sigma == sigma
+        if window is None:
+            assert o.window is None and math.isnan(o.minute)
+        else:
+            assert o.window == pytest.approx(window) and o.minute == pytest.approx(
+                0.5 * (window[0] + window[1]))
+        assert o.columns == ((o.key, o.key) if kind == "summary" else
+                             (observations.LO + o.key, observations.HI + o.key))
     context = {o.key: o for o in observations.CONTEXT}
     assert (context["reply_alls_accepted"].lo, context["reply_alls_accepted"].hi) == \
         (120.0, math.inf)
-    assert context["received_by_noon"].value == 123.0
-    assert context["received_by_noon"].minute == (12.0 - START) * 60.0
-    assert context["received_by_1430"].value == 411.0
-    assert context["received_by_1430"].minute == (14.5 - START) * 60.0
-    assert context["deliveries_by_0945"].hi == 5e8
+    assert (context["senders"].lo, context["senders"].hi) == (70.0, 220.0)
+    assert "normal_messages_per_day" not in context  # a fact no run computes
     assert not {o.key for o in observations.TARGETS} & set(context)
 
 
@@ -99,7 +113,7 @@ def _edit(fn):
     (lambda d: _nhs(d).update(list_size_sources=["register2016", "nope"]),
      ["storms[nhs2016].list_size_sources[1]='nope': unknown source id"]),
     (lambda d: _nhs(d)["observations"][1].update(lo=300.0),
-     ["storms[nhs2016].observations[1].lo=300.0: must be <= hi=220"]),
+     ["storms[nhs2016].observations[1].lo=300.0: must be <= hi=80"]),
     (lambda d: _nhs(d)["observations"][0].update(value=500.0),
      ["storms[nhs2016].observations[0].value=500.0: must lie in [lo, hi] = [151, 221]"]),
     (lambda d: _nhs(d)["observations"][0].update(tag="X"),
@@ -108,8 +122,16 @@ def _edit(fn):
     (lambda d: _nhs(d).update(audience_tag="reported"), ["storms[nhs2016].audience_tag="]),
     (lambda d: _nhs(d)["observations"][2].update(quantity="happiness"),
      ["storms[nhs2016].observations[2].quantity='happiness': unknown quantity"]),
-    (lambda d: _nhs(d)["observations"][2].update(quantity="senders"),
-     ["storms[nhs2016].observations[2].quantity='senders': is observed twice"]),
+    (lambda d: _nhs(d)["observations"][7].update(quantity="service_restored_minute"),
+     ["storms[nhs2016].observations[8].quantity='service_restored_minute': is observed "
+      "twice"]),
+    (lambda d: _nhs(d)["observations"][3].update(clock_h=12.0),
+     ["storms[nhs2016].observations[3].quantity='inbox_received': is observed twice in this "
+      "storm (inbox_received@12:00)"]),
+    (lambda d: _nhs(d)["observations"][2].pop("clock_h"),
+     ["storms[nhs2016].observations[2].clock_h=None: is required for inbox_received"]),
+    (lambda d: _nhs(d)["observations"][0].update(clock_h=[18.0, 12.0]),
+     ["storms[nhs2016].observations[0].clock_h=[18.0, 12.0]: must have lo <= hi"]),
     (lambda d: _nhs(d)["observations"][0].update(sigma=0.0), ["observations[0].sigma=0.0"]),
     (lambda d: _nhs(d)["observations"][3].update(clock_h=50.0),
      ["observations[3].clock_h=50.0: must be in [0, 48)"]),

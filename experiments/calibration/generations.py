@@ -24,11 +24,15 @@ def generation_spec(spec: Spec, g: int, points: list[dict[str, Any]] | None,
                     series: bool = False, label: str | None = None) -> dict[str, Any]:
     """Build the sweep spec of generation ``g`` (the spec's design for 0, else ``points``).
 
-    ``label`` names the sweep (default ``genNN``); seeds come from ``(root_seed, g)``.
+    ``label`` names the sweep (default ``genNN``); seeds come from ``(root_seed, g)``. A
+    generation that keeps its series (the posterior-predictive one) simulates users to the
+    horizon.
     """
     data = spec.resolved()
     data["name"] = f"{spec.name}-{label or f'gen{g:02d}'}"
     data["outputs"] = {**data["outputs"], "series": series, "series_every_min": 1}
+    if series:  # storms kept whole (the SIR fit reads the replies sent after the cut-off)
+        data["outputs"]["users_after_cutoff"] = True
     if points is not None:
         data["root_seed"] = seeds.generation_root_seed(spec.root_seed, g)
         data["design"] = {"kind": "points", "parameters": {

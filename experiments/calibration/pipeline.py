@@ -67,8 +67,8 @@ def run_calibration(cal: CalibrationSpec, out_dir: Path, *, workers: int | None 
     write_parquet(corr.reset_index(names="parameter"), out_dir / "correlation.parquet")
     write_parquet(observation_table(storm_observations(abc.storm)),
                   out_dir / "observations.parquet")
-    series, fits = predictive(cal, particles, out_dir, workers=workers, scheduler=scheduler,
-                              progress=progress)
+    series, fits, checks = predictive(cal, particles, out_dir, workers=workers,
+                                      scheduler=scheduler, progress=progress)
     summary = {
         "spec": spec.name, "scenario": spec.scenario, "backend": abc.backend,
         "n_users": spec.base_params().n_users, "particles": n,
@@ -91,11 +91,12 @@ def run_calibration(cal: CalibrationSpec, out_dir: Path, *, workers: int | None 
     }
     summary = plain(summary)
     write_json(summary, out_dir / "summary.json")
-    if series is not None:
+    if checks is not None:
         from ..figures.predictive import plot_predictive  # matplotlib: only when needed
 
-        plot_predictive(series, fits, out_dir / "predictive.png",
-                        title=f"{spec.scenario}: posterior-predictive storms")
+        plot_predictive(checks, storm_observations(abc.storm), {o.key for o in cal.targets},
+                        out_dir / "predictive.png",
+                        title=f"{abc.storm}: posterior predictive ({spec.name})")
     return summary
 
 
@@ -109,11 +110,16 @@ def _spread(fits: pd.DataFrame) -> dict[str, float] | None:
 
 
 def predictive(cal: CalibrationSpec, particles: pd.DataFrame, out_dir: Path, **kw: Any
-               ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
-    """Re-simulate ``abc.predictive`` accepted sets (drawn by weight, new seeds); SIR-fit them."""
+               ) -> tuple[pd.DataFrame | None, pd.DataFrame, pd.DataFrame | None]:
+    """Re-simulate ``abc.predictive`` accepted sets (drawn by weight, new seeds); SIR-fit them.
+
+    Returns their series, their fits, and their runs table (with what each shows of every
+    observation: the posterior-predictive check, also written as
+    ``predictive_runs.parquet``).
+    """
     k = min(cal.abc.predictive, len(particles))
     if k == 0:
-        return None, pd.DataFrame()
+        return None, pd.DataFrame(), None
     rng = seeds.abc_rng(cal.spec.root_seed, seeds.PREDICTIVE_GEN)
     w = particles["weight"].to_numpy()
     pick = np.sort(rng.choice(len(particles), size=k, replace=False, p=w / w.sum()))
@@ -124,15 +130,17 @@ def predictive(cal: CalibrationSpec, particles: pd.DataFrame, out_dir: Path, **k
                     progress=kw.get("progress", True), workers=kw.get("workers"),
                     scheduler=kw.get("scheduler"))
     series = res.series
+    checks = res.runs[res.runs["status"] == "ok"].reset_index(drop=True)
+    write_parquet(checks, out_dir / "predictive_runs.parquet")
     if series is None or series.empty:
-        return None, pd.DataFrame()
+        return None, pd.DataFrame(), checks
     write_parquet(series, out_dir / "predictive_series.parquet")
     frames = {rid: g.reset_index(drop=True) for rid, g in series.groupby("run_id")}
     rows = [fit_series(f, source=f"run {rid}") for rid, f in frames.items()]
     rows.append(fit_series(ensemble_mean(list(frames.values())), source="ensemble mean"))
     fits = pd.DataFrame(rows)
     write_parquet(fits, out_dir / "sir_fit.parquet")
-    return series, fits
+    return series, fits, checks
 
 
 

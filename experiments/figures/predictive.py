@@ -1,69 +1,89 @@
-"""The posterior-predictive storms of a calibration against the 2016 observations.
+"""The posterior-predictive check of a calibration: every observation against its reports.
 
-``replyall calibrate`` draws ``predictive.png`` with :func:`plot_predictive` once the accepted
-sets have been simulated again; the observations are the project's
-(:mod:`..calibration.observations`, from ``experiments/data/storms.toml``).
+One small panel per observation of the storm (targets first, then the context the
+calibration did not fit): the reported range as a shaded band, and, for each storm
+re-simulated from the accepted parameter sets, the range the run shows of the quantity (a
+single inbox: the central 90 % of the members at that minute, with the median marked) as a
+vertical bar. Panels are titled with the share of re-simulated storms whose range meets the
+report; a panel where none does is marked "NOT MET". ``replyall calibrate`` draws it
+(``predictive.png``) and ``replyall figures`` draws the publication version from the
+calibration folder.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from ..calibration.observations import CONTEXT, TARGETS
-from ..io import atomic_write
+from ..calibration.observations import MID, Observation
+from . import style
 
 
-def plot_predictive(series: pd.DataFrame, fits: pd.DataFrame, path: Path, title: str) -> Path:
-    """Plot each re-simulated storm against the 2016 observations.
+def met_share(runs: pd.DataFrame, o: Observation) -> float:
+    """Share of the runs whose range of ``o``'s quantity meets the reported range."""
+    lo_col, hi_col = o.columns
+    if lo_col not in runs or hi_col not in runs or not len(runs):
+        return math.nan
+    miss = o.miss(runs[lo_col].to_numpy(float), runs[hi_col].to_numpy(float))
+    return float(np.mean(miss == 0))
 
-    Panels: messages received per user, cumulative reply-alls accepted, delivery delay;
-    reported ranges as bars, [C] single inboxes as crosses.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+def draw_checks(runs: pd.DataFrame, observations: tuple[Observation, ...],
+                targets: set[str], title: str):
+    """The figure (not saved): one panel per observation; see the module docstring."""
+    n = len(observations)
+    cols = 4 if n > 6 else 3
+    rows = math.ceil(n / cols)
+    fig = style.figure("two", 1.55 * rows + 0.5)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax, o in zip(axes, observations, strict=False):
+        lo_col, hi_col = o.columns
+        low = runs[lo_col].to_numpy(float) if lo_col in runs else np.full(len(runs), np.nan)
+        high = runs[hi_col].to_numpy(float) if hi_col in runs else low
+        x = np.arange(len(runs))
+        finite_hi = o.hi if math.isfinite(o.hi) else max(o.lo * 3.0, np.nanmax(high))
+        ax.axhspan(o.lo, finite_hi, color=style.OBSERVED_COLOUR, alpha=0.18, lw=0)
+        if o.lo == o.hi:
+            ax.axhline(o.lo, color=style.OBSERVED_COLOUR, lw=0.9)
+        ax.vlines(x, low, high, color=style.PALETTE[0], lw=1.2)
+        ax.plot(x, low, "_", color=style.PALETTE[0], ms=4)
+        ax.plot(x, high, "_", color=style.PALETTE[0], ms=4)
+        mid = MID + o.key
+        if mid in runs:
+            ax.plot(x, runs[mid].to_numpy(float), ".", color=style.PALETTE[0], ms=3)
+        share = met_share(runs, o)
+        verdict = "NOT MET" if share == 0 else f"met by {share:.0%}"
+        role = "target" if o.key in targets else "context"
+        ax.set_title(f"{o.key}\n{role}, [{o.tag}]: {verdict}", fontsize=style.FONT_PT - 1,
+                     color=style.OBSERVED_COLOUR if share == 0 else "0.1")
+        ax.set_xticks([])
+        ax.set_xlim(-0.8, max(len(runs) - 0.2, 0.8))
+        values = np.concatenate([low[np.isfinite(low)], high[np.isfinite(high)],
+                                 [o.lo, finite_hi]])
+        positive = values[values > 0]
+        if positive.size and positive.max() / positive.min() > 30:
+            ax.set_yscale("log")
+        ax.tick_params(labelsize=style.FONT_PT - 2)
+        ax.set_ylabel(o.unit, fontsize=style.FONT_PT - 2)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"{title}: re-simulated storms (bars: the range each run shows) against the "
+                 "reports (shaded)")
+    return fig
 
-    sns.set_theme(style="whitegrid", context="paper", palette="colorblind")
-    obs = {o.key: o for o in TARGETS + CONTEXT}
-    fig, axes = plt.subplots(3, 1, figsize=(7.0, 8.0), sharex=True, layout="constrained")
-    for _rid, g in series.groupby("run_id"):
-        h = g["minute"] / 60.0
-        axes[0].plot(h, g["received_per_user"], color="C0", alpha=0.6, lw=1)
-        axes[1].plot(h, g["accepted"].cumsum(), color="C1", alpha=0.6, lw=1)
-        axes[2].plot(h, g["delay_min"] / 60.0, color="C2", alpha=0.6, lw=1)
-    end = series["minute"].max() / 60.0
-    m = obs["messages_per_user"]
-    axes[0].errorbar([end], [m.value], yerr=[[0], [m.hi - m.value]], fmt="ks", capsize=4,
-                     label="2016: 151-221 per user [C/D]")
-    for key in ("received_by_noon", "received_by_1430"):
-        axes[0].plot(obs[key].minute / 60.0, obs[key].value, "kx", ms=8)
-    axes[0].set_ylabel("messages received\nper user")
-    axes[0].legend(loc="lower right")
-    c = obs["last_accepted_minute"]
-    axes[1].axvspan(c.lo / 60.0, c.hi / 60.0, color="0.85", label="2016: list disabled [R]")
-    s = obs["senders"]
-    axes[1].errorbar([c.hi / 60.0], [s.value], yerr=[[s.value - s.lo], [s.hi - s.value]],
-                     fmt="ks", capsize=4, label="2016: 70-220 senders [R/C]")
-    ens = fits[fits["source"] == "ensemble mean"]
-    if len(ens) and ens["status"].iloc[0] in ("ok", "unidentified", "boundary"):
-        r = ens.iloc[0]
-        flag = "" if r["status"] == "ok" else f" [FLAGGED: {r['status']}]"
-        axes[1].set_title(f"queued-SIR fit (ensemble mean): R0 = {r['R0']:.3g} "
-                          f"[{r['R0_lo']:.3g}, {r['R0_hi']:.3g}]{flag}", fontsize=9)
-    axes[1].set_ylabel("reply-alls accepted\n(cumulative)")
-    axes[1].legend(loc="lower right")
-    d = obs["max_delay_min"]
-    axes[2].axhline(d.lo / 60.0, color="k", ls="--", label="2016: delays >= 3 h [R]")
-    b = obs["backlog_cleared_minute"]
-    axes[2].axvline(b.hi / 60.0, color="k", ls=":", label="2016: queues cleared [R]")
-    axes[2].set_ylabel("oldest undelivered\nmessage (h)")
-    axes[2].set_xlabel("hours after the first send")
-    axes[2].legend(loc="upper right")
-    axes[0].set_title(title)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
-    return path
+
+def plot_predictive(runs: pd.DataFrame, observations: tuple[Observation, ...],
+                    targets: set[str], path: Path, title: str) -> Path:
+    """Draw :func:`draw_checks` and save it as a PNG at ``path``."""
+    from ..io import atomic_write
+
+    with style.styled():
+        fig = draw_checks(runs, observations, targets, title)
+        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=150, format="png"))
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return Path(path)
