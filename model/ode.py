@@ -49,7 +49,15 @@ per-check probabilities ``pX = (remove, complain, mute)`` (managers and others a
 
 Members not on the list stay unaware. Cumulative counters are states; a minute's flows are
 their differences over it. The audience warning, sender restriction and low-priority queue
-are followed; storm protection and per-sender rate limits are not modelled.
+are followed; storm protection and per-sender rate limits are not modelled, nor several
+mailbox databases (``n_databases`` must be 1).
+
+**Perception mechanisms** (:mod:`.decision`). Diffusion of responsibility is the rule's own
+``hazards`` at the list size; limited attention skims a check's exposure, ``x(u) = u / (1 + u /
+attention_span)``, which the closure integrates over the gamma law of ``u`` by quadrature
+(:func:`exposure_closure`); relevance through the organisation enters as the mean weight of a
+message (``relevance_mean``), which ignores that relevant messages cluster around those who
+replied: for relevance the ODE is a mean-field bound, not the ABM's large-N limit.
 """
 
 from __future__ import annotations
@@ -60,9 +68,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.integrate import solve_ivp
+from scipy.special import gammaln, roots_genlaguerre
 
 from .checking import activity, mean_check_rate
-from .decision import action_probabilities, hazards
+from .decision import action_probabilities, attention, hazards
 from .errors import ParameterError
 from .parameters import StormParams
 
@@ -92,6 +101,50 @@ def unread_closure(
     with np.errstate(invalid="ignore", divide="ignore"):
         n = m * np.log1p(x) / np.where(x > 0, x, 1.0)
     return np.where(x > 1e-12, n, m)
+
+
+_NODES = 32  # Gauss-Laguerre nodes of the attention closure
+_z, _w = np.polynomial.hermite_e.hermegauss(_NODES)
+_HERMITE = (_z, _w / _w.sum())
+
+
+def exposure_closure(
+    mean_unread: np.ndarray,
+    var_unread: np.ndarray,
+    total_hazard: np.ndarray,
+    weight: float,
+    span: float,
+) -> np.ndarray:
+    """Effective exposure of a check whose unread count ``u`` is gamma (mean, variance).
+
+    The rule acts with probability ``1 - exp(-H x(u))``, ``x(u) = weight * u / (1 + u / span)``
+    (relevance-weighted, skimmed by limited attention; :func:`.decision.exposure`). Returns the
+    ``n`` with ``1 - exp(-H n) = E[1 - exp(-H x(u))]``: :func:`unread_closure` when attention is
+    unlimited, else a generalised Gauss-Laguerre quadrature over the gamma law.
+    """
+    m = np.asarray(mean_unread, dtype=np.float64)
+    v = np.asarray(var_unread, dtype=np.float64)
+    h = np.asarray(total_hazard, dtype=np.float64)
+    if not math.isfinite(span):
+        return weight * unread_closure(m, v, h * weight)
+    out = np.empty_like(m)
+    for i, (mi, vi, hi) in enumerate(zip(m.ravel(), v.ravel(), h.ravel(), strict=True)):
+        if mi <= 0.0:
+            out.flat[i] = 0.0
+            continue
+        if vi <= 1e-12 * mi * mi or hi <= 0.0:
+            out.flat[i] = weight * mi / (1.0 + mi / span)  # no spread (or no hazard)
+            continue
+        shape, scale = mi * mi / vi, vi / mi
+        if shape > 100.0:  # nearly normal (sd under a tenth of the mean): Gauss-Hermite
+            z, w = _HERMITE
+            u = np.maximum(mi + math.sqrt(vi) * z, 0.0)
+        else:
+            x, w = roots_genlaguerre(_NODES, shape - 1.0)
+            u, w = scale * x, w * math.exp(-gammaln(shape))
+        expected = float(np.sum(w * np.exp(-hi * weight * u / (1.0 + u / span))))
+        out.flat[i] = -math.log(max(expected, 1e-300)) / hi
+    return out
 
 
 def _activity_breaks(params: StormParams, end: float) -> list[float]:
@@ -131,7 +184,8 @@ def _rhs(
     replied = np.tile([False, False, False, True], 2)
     manager = np.repeat([False, True], 4)
     peers = opts["mean_degree"] * y[_I["E"]] / params.n_users
-    h = hazards(seen, peers, replied, manager, params, opts["audience_visible"])
+    h = hazards(seen, peers, replied, manager, params, opts["audience_visible"],
+                list_size=n_list)
     readers = np.array([rd, rp])
     some = readers > 1e-12
     mean = np.divide([w_r, w_p], readers, out=np.zeros(2), where=some)
@@ -139,10 +193,14 @@ def _rhs(
     if opts["closure"] == "exponential":
         var = mean**2
     closed = [2, 3, 6, 7]
+    weight, span = opts["relevance_mean"], params.attention_span
     new = np.tile([k, k + 1.0, *mean], 2)
-    new[closed] = unread_closure(
-        new[closed], np.tile(np.maximum(var, 0.0), 2), (h.remove + h.complain + h.mute)[closed]
+    new[closed] = exposure_closure(
+        new[closed], np.tile(np.maximum(var, 0.0), 2), (h.remove + h.complain + h.mute)[closed],
+        weight, span,
     )
+    opened = [0, 1, 4, 5]  # unaware members read exactly k or k + 1 messages
+    new[opened] = weight * new[opened] * attention(new[opened], params)
     probs = np.stack(action_probabilities(new, h))  # (remove, complain, mute) x situation
     mf = opts["manager_fraction"]
     probs = (1.0 - mf) * probs[:, :4] + mf * probs[:, 4:]
@@ -185,6 +243,7 @@ def solve_ode(
     manager_fraction: float = 0.0,
     info_lag_min: float = 0.5,
     closure: str = "gamma",
+    relevance_mean: float | None = None,
     rtol: float = 1e-6,
     max_step: float = 0.5,
 ) -> pd.DataFrame:
@@ -203,6 +262,10 @@ def solve_ode(
             engines' whole-minute steps, 0 is the pure continuous-time model).
         closure: law of a reader's unread count at a check, ``"gamma"`` (mean and variance
             tracked) or ``"exponential"`` (mean only).
+        relevance_mean: mean weight of a message read (relevance through the organisation,
+            :func:`.relevance.mean_relevance` of the list); required when ``relevance_boost``
+            is not 1. The mean field ignores that relevant messages cluster where replies
+            come from, so it is a lower bound on the ABM's storm, not its limit.
         rtol: LSODA relative tolerance.
         max_step: largest LSODA step (minutes).
 
@@ -226,6 +289,16 @@ def solve_ode(
     if closure not in ("gamma", "exponential"):
         raise ParameterError("closure", closure, "must be one of gamma, exponential")
     n_list = int(list_size)
+    if params.n_databases != 1:
+        raise ParameterError("n_databases", params.n_databases,
+                             "must be 1 for the mean-field ODE (it has one transport queue)")
+    if relevance_mean is None:
+        if params.relevance_boost != 1.0:
+            raise ParameterError("relevance_mean", None, "must be given when relevance_boost "
+                                 "is not 1 (model.relevance.mean_relevance of the list)")
+        relevance_mean = 1.0
+    if not relevance_mean > 0:
+        raise ParameterError("relevance_mean", relevance_mean, "must be > 0 (mean weight)")
     if (params.storm_protection and n_list >= params.sp_min_recipients) or math.isfinite(
         params.rate_limit_per_hour
     ):
@@ -240,6 +313,7 @@ def solve_ode(
         "mean_degree": mean_degree,
         "info_lag_min": info_lag_min,
         "closure": closure,
+        "relevance_mean": float(relevance_mean),
         "audience_visible": params.audience_visible
         or (params.audience_warning and n_list > params.warning_threshold),
     }
