@@ -11,7 +11,10 @@ streams coincide:
 * ``(ORG_KEY,)``: the organisation shared by every run (``common_org``);
 * ``(ABC_KEY,)``: ABC tie-breaking; ``(ABC_KEY, g)``: generation ``g``'s proposals and the
   root seed of its sweep; ``(ABC_KEY, PREDICTIVE_GEN)``: the posterior-predictive draws;
-* ``(PYABC_KEY, h)``: a pyabc particle, ``h`` a hash of its parameter values.
+* ``(PYABC_KEY, h)``: a pyabc particle, ``h`` a hash of its parameter values;
+* ``(JOINT_KEY, s)``: the root seed of the sweep that runs the joint calibration's sample on
+  storm ``s`` (the same for every mechanism: common random numbers between them);
+* ``(PREDICT_KEY,)``: ``replyall predict``'s draws of posterior parameter sets.
 
 The same root seed therefore gives the same numbers bit for bit, whichever worker runs what.
 """
@@ -32,6 +35,8 @@ DESIGN_KEY = 0x5EED_DE51
 ORG_KEY = 0x5EED_0126
 ABC_KEY = 0xABC0_2016
 PYABC_KEY = 0x9ABC
+JOINT_KEY = 0x5707_0A11
+PREDICT_KEY = 0x9BED_1C7
 PREDICTIVE_GEN = 10_000  # the generation number of the posterior-predictive runs
 
 
@@ -85,3 +90,14 @@ def pyabc_spawn_key(point: dict[str, Any]) -> tuple[int, int]:
     """Spawn key of a pyabc particle: a hash of its parameter values (workers=1 reproduces)."""
     digest = hashlib.sha256(repr(sorted(point.items())).encode()).digest()
     return (PYABC_KEY, int.from_bytes(digest[:4], "little"))
+
+
+def joint_root_seed(root_seed: int, storm_index: int) -> int:
+    """Root seed of the joint calibration's sweep on storm number ``storm_index``."""
+    seq = np.random.SeedSequence(root_seed, spawn_key=(JOINT_KEY, storm_index))
+    return int(seq.generate_state(1, np.uint64)[0] >> 1)
+
+
+def predict_rng(root_seed: int) -> np.random.Generator:
+    """``replyall predict``'s generator (which posterior parameter sets, in which order)."""
+    return np.random.default_rng(np.random.SeedSequence(root_seed, spawn_key=(PREDICT_KEY,)))

@@ -100,7 +100,7 @@ def cached_organisation(
     """Load the organisation for (n_users, spec, seed) from the cache, building it if needed.
 
     Args:
-        n_users: Number of users (accounts), 100 to 1,000,000.
+        n_users: Number of users (accounts), 2 to 1,000,000.
         spec: Shape of the organisation.
         seed: Integer seed >= 0 (a cache needs a reproducible seed, so no None or Generator).
         cache_dir: Directory of the cache; default :func:`default_cache_dir`.

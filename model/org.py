@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-MIN_USERS = 100
+MIN_USERS = 2
 MAX_USERS = 1_000_000
 _FILE_FORMAT = 1
 _ARRAYS = ("team", "department", "organisation", "region", "is_manager", "indptr", "indices")

@@ -147,7 +147,7 @@ def build_organisation(
     840,000 users (default spec): 0.3-0.5 s on a 2-core VM, peak ~160 MiB of NumPy arrays.
 
     Args:
-        n_users: Number of users (accounts), 100 to 1,000,000.
+        n_users: Number of users (accounts), 2 to 1,000,000.
         spec: Shape parameters; validated here.
         rng: A ``numpy.random.Generator``, an integer seed or None (fresh OS entropy,
             recorded in ``Organisation.seed``). The global NumPy random state is never used.

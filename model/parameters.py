@@ -57,7 +57,7 @@ class StormParams:
     n_users: int = _p(
         840_000,
         "users",
-        100,
+        2,
         1_000_000,
         "Accounts in the directory; 840,000 NHSmail accounts received the 2016 message [R].",
     )

@@ -1,8 +1,13 @@
 """Named scenarios: a starting set of parameters with a one-line story.
 
 ``nhs2016`` is the storm of 14 November 2016 at full scale with the model's default
-parameters (see ``StormParams`` for each default's source). The others are smaller worlds for
-exploration and tests; every field can still be overridden.
+parameters (see ``StormParams`` for each default's source). ``dhs2007``, ``cisco2013`` and
+``nyu2012`` are the other storms of ``experiments/data/storms.toml``: their list sizes and
+audiences as reported, their start and cut-off at the middle of the reported or assumed ranges
+(the calibration varies them within those ranges), and a transport that delivers one message
+per member per minute and degrades at the same backlog per member as NHSmail's (assumed; a
+test checks these scenarios against the data file). ``small`` and ``trust`` are smaller worlds
+for exploration and tests. Every field can still be overridden.
 """
 
 from __future__ import annotations
@@ -35,6 +40,28 @@ SCENARIOS: dict[str, Scenario] = {
             "NHSmail, 14 Nov 2016: a blank 'test' to a list that reached all "
             "840,000 accounts; list disabled after about an hour.",
             {"n_databases": 100},
+        ),
+        Scenario(
+            "dhs2007",
+            "US Department of Homeland Security, 3 Oct 2007: a mail reflector of ~7,500 "
+            "security professionals whose addresses became visible; ran through the day.",
+            {"n_users": 7_500, "audience_visible": True, "start_clock_h": 7.5,
+             "cutoff_min": 600.0, "horizon_min": 1_440, "capacity_per_min": 7_500.0,
+             "degrade_backlog": 180_000.0},
+        ),
+        Scenario(
+            "cisco2013",
+            "Cisco, 18 Sep 2013: the 23,565-member 'sep_training1' list, until IT pulled "
+            "the plug.",
+            {"n_users": 23_565, "start_clock_h": 13.0, "cutoff_min": 150.0,
+             "horizon_min": 1_440, "capacity_per_min": 23_565.0, "degrade_backlog": 565_560.0},
+        ),
+        Scenario(
+            "nyu2012",
+            "New York University, 26 Nov 2012: 39,979 students on a discussion list, from the "
+            "evening until IT disabled it around midnight.",
+            {"n_users": 39_979, "start_clock_h": 18.5, "cutoff_min": 330.0,
+             "horizon_min": 2_160, "capacity_per_min": 39_979.0, "degrade_backlog": 959_496.0},
         ),
         Scenario(
             "small",

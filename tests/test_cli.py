@@ -16,10 +16,11 @@ from replyall_storm.experiments.cli import main
     (["--set", "capacity_per_min=0"], "capacity_per_min=0.0: must be in (0,"),
     (["--set", "nonsense=3"], "nonsense='3': unknown parameter"),
     (["--set", "oops"], "--set='oops': must look like NAME=VALUE"),
-    (["--scenario", "atlantis"], "scenario='atlantis': must be one of nhs2016, small, trust"),
+    (["--scenario", "atlantis"], "scenario='atlantis': must be one of nhs2016, dhs2007, cisco2013, "
+     "nyu2012, small, trust"),
     (["--engine", "gpu"], "engine='gpu': must be one of fast, mesa"),
     (["--engine", "mesa"], "n_users=840000: the mesa engine takes at most 200,000 users"),
-    (["--users", "50"], "n_users=50: must be in [100, 1,000,000]"),
+    (["--users", "1"], "n_users=1: must be in [2, 1,000,000]"),
     (["--hours", "0"], "--hours=0.0: must be > 0"),
     (["--set", "sp_threshold=30"], "sp_threshold=30: must be in [5, 20]"),
 ])

@@ -44,8 +44,8 @@ def one_line_error(excinfo, name, *fragments):
     ("check_median_min", 0.5, "[1, 1440]"),
     ("cutoff_min", -1.0, "[0, inf]"),
     ("horizon_min", 0, "[1, "),
-    ("n_users", 50, "[100, 1,000,000]"),
-    ("n_users", 2_000_000, "[100, 1,000,000]"),
+    ("n_users", 1, "[2, 1,000,000]"),
+    ("n_users", 2_000_000, "[2, 1,000,000]"),
     ("workday_start_h", 25.0, "[0, 24]"),
 ])
 def test_out_of_range_values_are_refused_with_the_range(name, value, allowed):

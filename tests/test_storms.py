@@ -174,3 +174,16 @@ def test_the_packaged_file_parses_and_a_broken_one_names_the_file(tmp_path):
     edited.write_text(data_path().read_text(encoding="utf-8").replace(
         "list_size = 840000", "list_size = 840001", 1))
     assert load_storms(edited).storm("nhs2016").list_size == 840_001
+
+
+def test_each_storm_has_a_scenario_that_agrees_with_the_data_file():
+    from replyall_storm.model.scenarios import get_scenario
+
+    for storm in load_storms().storms:
+        p = get_scenario(storm.id).params()
+        assert p.n_users == storm.list_size
+        assert p.audience_visible is (storm.audience == "visible")
+        assert storm.start_clock_h[0] <= p.start_clock_h <= storm.start_clock_h[1]
+        lo, hi = storm.end.cutoff_min
+        assert lo <= p.cutoff_min <= hi
+        assert p.horizon_min > p.cutoff_min

@@ -42,13 +42,16 @@ def _register() -> None:
     from .figures import figures
     from .fit import fit
     from .params import params
+    from .predict import predict_command
     from .run import run
     from .sensitivity import sensitivity
+    from .storms import storms
     from .sweep import sweep
 
     for command in (run, bench, params, sweep, compare, fit, calibrate, sensitivity,
-                    figures):
+                    figures, storms):
         main.add_command(command)
+    main.add_command(predict_command, name="predict")
 
 
 _register()
