@@ -142,7 +142,7 @@ class User(FixedAgent):
         """Read what has been delivered since the last check and apply the decision rule."""
         model = self.model
         tally = model.tally
-        received = int(model.loop.transport.received(self.position))
+        received = int(model.loop.received(self.user_id))
         new = received - self.read
         if new <= 0:
             return

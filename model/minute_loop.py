@@ -105,6 +105,7 @@ class MinuteLoop:
         self.users_until = params.horizon_min if users_until is None else int(users_until)
         self.database = np.where(world.position >= 0,
                                  self.transport.database_of(np.maximum(world.position, 0)), -1)
+        self.place = world.position - self.transport.starts[np.maximum(self.database, 0)]
         self.senders = SenderIndex(world.org, params)
         self.transport.submit(1, 0, sender=world.originator)
 
@@ -153,6 +154,10 @@ class MinuteLoop:
             unable_fraction=tr.members_mean(unable),
         )
         self.minute = minute + 1
+
+    def received(self, users: np.ndarray | int) -> np.ndarray | int:
+        """Messages received so far by list members ``users`` (user ids)."""
+        return self.transport.received_on(self.database[users], self.place[users])
 
     def failure_chance(self, users: np.ndarray | int, unable: np.ndarray) -> np.ndarray:
         """The chance that a check by each of ``users`` fails (its database's ``unable``)."""

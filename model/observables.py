@@ -89,8 +89,9 @@ class Recorder:
         d["bounced"][minute] = bounced
         d["delivered"][minute] = delivered
         d["backlog"][minute] = transport.backlog
-        d["delay_min"][minute] = transport.delay(minute)
-        d["normal_delay_min"][minute] = transport.normal_delay(minute)
+        delay = transport.delay(minute)
+        d["delay_min"][minute] = delay
+        d["normal_delay_min"][minute] = 0.0 if transport.params.low_priority_queue else delay
         d["received_per_user"][minute] = transport.delivered / self.list_size
         d["read_per_user"][minute] = read_total / self.list_size
         for name, value in zip(STATE_NAMES, counts, strict=True):

@@ -87,6 +87,7 @@ class Transport:
         self.kinds: list[int] = []  # Action code of each accepted message (0: the original)
         self.senders: list[int] = []  # user who sent each accepted message (-1: unknown)
         self.cut_minute: float = math.nan
+        self._sent = np.zeros(0)  # send_minutes as an array (refreshed when it grows)
 
     # --- state ---------------------------------------------------------------------------
     @property
@@ -149,10 +150,13 @@ class Transport:
 
     def delays(self, minute: int) -> np.ndarray:
         """Age of the oldest message each database has not delivered to all its members."""
-        head = np.minimum(self.streams // self.sizes, max(len(self.send_minutes) - 1, 0))
-        sent = np.asarray(self.send_minutes, dtype=np.float64)[head] if self.send_minutes \
-            else np.zeros(self.n_databases)
-        return np.where(self.backlogs() > 0, minute - sent, 0.0)
+        backlog = self.backlogs()
+        if not self.send_minutes or not backlog.any():
+            return np.zeros(self.n_databases)
+        if len(self._sent) != len(self.send_minutes):
+            self._sent = np.asarray(self.send_minutes, dtype=np.float64)
+        head = np.minimum(self.streams // self.sizes, len(self._sent) - 1)
+        return np.where(backlog > 0, minute - self._sent[head], 0.0)
 
     def delay(self, minute: int) -> float:
         """Age of the oldest message not yet delivered to every member (minutes; 0 if none)."""
@@ -165,8 +169,11 @@ class Transport:
     def received(self, position: np.ndarray | int) -> np.ndarray | int:
         """Messages received so far by the members at list ``position`` (0 <= position < L)."""
         k = self.database_of(position)
+        return self.received_on(k, position - self.starts[k])
+
+    def received_on(self, k: np.ndarray | int, j: np.ndarray | int) -> np.ndarray | int:
+        """Messages received so far by member ``j`` of database ``k``'s order (O(1) each)."""
         size = self.sizes[k]
-        j = position - self.starts[k]
         count = (self.streams[k] - j + size - 1) // size
         for _, a, b in self.purge_log:
             count = count - ((b[k] - j + size - 1) // size - (a[k] - j + size - 1) // size)

@@ -53,6 +53,9 @@ SHARED: dict[str, tuple[float, float, bool]] = {
 SPEED = (0.03, 30.0)
 """Prior of each storm's delivery speed (messages per member per minute, log-uniform): the
 transport's capacity is this times the list size."""
+TAIL_MIN = 4320
+"""Minutes every joint run lasts (72 h): queues clear within the run. Users are simulated only
+to the cut-off, so the transport's long tail costs little."""
 SPREAD = (0.0, 1.5)
 """Prior of NHSmail's spread of delivery speed between its mailbox databases (log-sd)."""
 
@@ -145,6 +148,7 @@ def storm_spec(storm: Storm, points: list[dict[str, Any]], mechanism: str, index
                        f"mechanism {mechanism}",
         "scenario": storm.id, "engine": "fast", "replicates": 1, "common_org": True,
         "root_seed": seeds.joint_root_seed(root_seed, index),  # the same for every mechanism
+        "fixed": {"horizon_min": TAIL_MIN},
         "design": {"kind": "points",
                    "parameters": {k: {"values": [p[k] for p in points]} for k in names}},
         "outputs": {"series": False, "observe": storm.id, "users_after_cutoff": False},

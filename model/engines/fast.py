@@ -95,7 +95,7 @@ class FastEngine:
         ok = due
         if unable.max() > 0.0:
             ok = due[rng.random(due.size) >= self.loop.failure_chance(due, unable)]
-        received = self.loop.transport.received(world.position[ok])
+        received = self.loop.received(ok)
         new = received - self.read[ok]
         fresh = new > 0
         readers, new, seen = ok[fresh], new[fresh], received[fresh]
