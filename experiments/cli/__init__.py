@@ -44,12 +44,13 @@ def _register() -> None:
     from .params import params
     from .predict import predict_command
     from .run import run
+    from .sbc import sbc
     from .sensitivity import sensitivity
     from .storms import storms
     from .sweep import sweep
 
     for command in (run, bench, params, sweep, compare, fit, calibrate, sensitivity,
-                    figures, storms):
+                    figures, storms, sbc):
         main.add_command(command)
     main.add_command(predict_command, name="predict")
 
