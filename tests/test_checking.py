@@ -67,6 +67,21 @@ def test_activity_follows_the_scenario_settings():
     np.testing.assert_array_equal(got, [0.1, 0.6, 0.6, 1.0, 1.0, 0.6, 0.6, 0.1])
 
 
+@pytest.mark.parametrize("start, end, clock, expected", [
+    (1.0, 18.0, (23, 30), 0.3),  # 1.5 h before a 01:00 start, across midnight
+    (1.0, 18.0, (22, 59), 0.05),
+    (1.0, 18.0, (0, 30), 0.3),
+    (6.0, 23.0, (0, 30), 0.3),  # 1.5 h after a 23:00 end, across midnight
+    (6.0, 23.0, (1, 0), 0.05),
+    (6.0, 23.0, (23, 30), 0.3),
+    (0.0, 22.5, (23, 59), 0.3),
+])
+def test_the_evening_wraps_around_midnight(start, end, clock, expected):
+    """'Within two hours of working hours' is on the clock face: 23:30 is 1.5 h before 01:00."""
+    params = DAY.replace(workday_start_h=start, workday_end_h=end)
+    assert float(activity(at(*clock), params)) == expected
+
+
 def test_no_activity_at_night_still_gives_finite_intervals():
     params = DAY.replace(night_activity=0.0, evening_activity=0.0)
     night = float(activity(at(2), params))
