@@ -202,6 +202,13 @@ def test_sender_restriction_refuses_before_any_other_policy_counts():
     assert adm.blocks == [] and not adm.window and not adm.recent
 
 
+@pytest.mark.parametrize("limit, allowed", [(1.0, 1), (1.5, 1), (2.0, 2), (2.9, 2)])
+def test_the_rate_limit_is_at_most_its_value_in_any_hour(limit, allowed):
+    adm = Admission(StormParams(rate_limit_per_hour=limit), list_size=1_000)
+    got = [adm.admit(sender=3, minute=m) for m in range(10)]
+    assert got == [None] * allowed + ["rate_limit"] * (10 - allowed)
+
+
 # --- the rate limit end to end ---------------------------------------------------------------
 
 def naive_rate_limit(offers, limit):
