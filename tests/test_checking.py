@@ -82,6 +82,12 @@ def test_the_evening_wraps_around_midnight(start, end, clock, expected):
     assert float(activity(at(*clock), params)) == expected
 
 
+def test_the_evening_is_never_slower_than_the_night():
+    params = DAY.replace(evening_activity=0.01, night_activity=0.05)
+    np.testing.assert_array_equal(activity(np.array([at(7), at(19), at(2), at(12)]), params),
+                                  [0.05, 0.05, 0.05, 1.0])
+
+
 def test_no_activity_at_night_still_gives_finite_intervals():
     params = DAY.replace(night_activity=0.0, evening_activity=0.0)
     night = float(activity(at(2), params))
