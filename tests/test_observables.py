@@ -152,6 +152,14 @@ def test_service_restored_minute(unable, delay, restored):
         assert service_restored_minute(quiet) == 0.0
 
 
+def test_max_delay_is_the_storms_and_service_follows_ordinary_mail():
+    """On a low-priority queue the storm's delay and ordinary mail's differ."""
+    series = frame(4, delay_min=[0.0, 40.0, 41.0, 0.0], normal_delay_min=[0.0, 0.0, 0.0, 0.0],
+                   backlog=[5, 5, 5, 0])
+    s = summarise(series, transport(), np.zeros(10), 0, 0)
+    assert s["max_delay_min"] == 41.0 and s["service_restored_minute"] == 0.0
+
+
 def test_peak_backlog_minute_is_the_first_of_a_plateau():
     series = frame(6, backlog=[3, 7, 9, 9, 9, 2])
     s = summarise(series, transport(), np.zeros(10), 0, 0)

@@ -195,6 +195,14 @@ def test_replies_refused_by_the_rate_limit_do_not_count_for_storm_protection():
     assert adm.blocks == [] and adm.window == deque([0])
 
 
+def test_replies_blocked_by_storm_protection_do_not_count_for_the_rate_limit():
+    params = PROTECT.replace(rate_limit_per_hour=1.0, sp_block_h=1.0)
+    adm = Admission(params, list_size=3_000)
+    assert [adm.admit(sender=s, minute=0) for s in range(10)] == [None] * 10  # block to 60
+    assert adm.admit(sender=0, minute=30) == "storm_protection"
+    assert adm.admit(sender=0, minute=61) is None  # its reply at 0 left the hour; 30 never counted
+
+
 def test_sender_restriction_refuses_before_any_other_policy_counts():
     params = PROTECT.replace(sender_restriction=True, rate_limit_per_hour=1.0)
     adm = Admission(params, list_size=3_000)
