@@ -12,7 +12,7 @@ from scipy import stats
 from test_sir_fit import CLOCK, CUT, THETA, TRUE, synthetic
 
 from replyall_storm.experiments.analysis import queued_sir, sir_fit
-from replyall_storm.experiments.analysis.profile import profile, threshold
+from replyall_storm.experiments.analysis.profile import STEPS, profile, threshold
 from replyall_storm.experiments.analysis.sir_fit import GOOD_R2, WIDE, fit_series
 
 
@@ -49,6 +49,8 @@ def test_profile_interval_of_a_gaussian_linear_model_is_exact(sigma, level):
         for v in prof.inside:
             assert float(np.sum(residuals(v) ** 2)) <= q_min + z**2 + 1e-9
         assert prof.inside.shape[1] == 3 and np.any(np.all(prof.inside == best, axis=1))
+        if sigma == 1.0:  # steps of 0.5 se and more: the optimum and each side's steps inside
+            assert len(prof.inside) == 1 + 2 * int(np.sum(np.array(STEPS) < z))
 
 
 def test_profile_refits_the_other_parameters():
