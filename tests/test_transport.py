@@ -432,3 +432,19 @@ def test_each_databases_delay_is_the_age_of_its_oldest_undelivered_message(seed)
         expected = [minute - sent_at[q.queue[0][0]] if q.queue else 0.0 for q in ref.queues]
         np.testing.assert_array_equal(tr.delays(minute), expected)
         assert tr.delay(minute) == max(expected)
+
+
+def test_refused_reply_alls_leave_no_kind_or_sender_behind():
+    tr = make(3, rate_limit_per_hour=1.0)
+    tr.submit(1, 0, sender=9)
+    ok = tr.offer(np.array([5, 5, 6, 5]), 2, kinds=np.array([2, 1, 1, 2]))
+    assert ok.tolist() == [True, False, True, False]
+    assert tr.kinds == [0, 2, 1] and tr.senders == [9, 5, 6] and tr.send_minutes == [0, 2, 2]
+    assert tr.refused["rate_limit"] == 2 and tr.bounced == 2 and tr.accepted == 3
+
+
+def test_the_members_mean_weighs_databases_by_their_members():
+    tr = make(10, n_databases=3)
+    np.testing.assert_array_equal(tr.sizes, [3, 3, 4])
+    assert tr.members_mean(np.array([0.0, 0.0, 1.0])) == pytest.approx(0.4)
+    assert make(10).members_mean(np.array([0.25])) == 0.25
