@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -32,6 +33,9 @@ CACHE_FORMAT = 1
 """Bump when the generator or the file layout changes, so old cache files are not reused."""
 
 ENV_VAR = "REPLYALL_CACHE"
+LIMIT_VAR = "REPLYALL_CACHE_MAX_MB"
+DEFAULT_LIMIT_MB = 2048.0
+MB = 1_000_000  # bytes
 _PREFIX, _SUFFIX = "org-", ".npz"
 _READ_ERRORS = (
     OSError,
@@ -48,6 +52,25 @@ def default_cache_dir() -> Path:
     """Return ``$REPLYALL_CACHE`` if set (and not empty), else ``~/.cache/replyall-storm``."""
     env = os.environ.get(ENV_VAR)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "replyall-storm"
+
+
+def cache_limit_bytes() -> int:
+    """Most bytes the cache keeps: ``$REPLYALL_CACHE_MAX_MB`` megabytes (default 2048).
+
+    Raises:
+        ParameterError: the variable is not a number >= 0 (one line naming it).
+    """
+    text = os.environ.get(LIMIT_VAR, "").strip()
+    if not text:
+        return int(DEFAULT_LIMIT_MB * MB)
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = math.nan
+    if not (math.isfinite(mb) and mb >= 0):
+        raise ParameterError(LIMIT_VAR, text, "must be a number of megabytes >= 0 "
+                             "(0 keeps nothing)")
+    return int(mb * MB)
 
 
 def cache_key(n_users: int, spec: OrgSpec, seed: int) -> str:

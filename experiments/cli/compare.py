@@ -14,14 +14,14 @@ from replyall_storm.model.errors import ParameterError
 
 from .. import seeds
 from ..analysis.mitigations import POLICIES, compare_policies, format_table, get_policies
-from ..calibration.accepted import CALIBRATED, calibrated_changes, describe
-from .options import parse_settings
+from ..io import writable_folder
+from .options import WHOLE, parse_settings
 
 
 @click.command()
 @click.option("--scenario", default="nhs2016", show_default=True)
-@click.option("--users", type=int, default=None, help="Users (default: the scenario's).")
-@click.option("--replicates", type=int, default=10, show_default=True,
+@click.option("--users", type=WHOLE, default=None, help="Users (default: the scenario's).")
+@click.option("--replicates", type=WHOLE, default=10, show_default=True,
               help="Runs per policy (same seeds for every policy).")
 @click.option("--policy", "policies", multiple=True,
               help="Policy to include (repeatable; default all): "
@@ -29,16 +29,17 @@ from .options import parse_settings
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Override a model parameter for every policy.")
 @click.option("--calibrated", type=click.Path(path_type=Path), default=None,
-              help=f"Calibration folder or JSON of parameters (default: {CALIBRATED} in the "
+              help="Calibration folder or JSON of parameters (default: "
+                   "results/calibrate-calibrate_nhs in the "
                    "working directory, if it exists).")
 @click.option("--uncalibrated", is_flag=True,
               help="Use the scenario's defaults even if a calibration exists.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Root random seed.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--seed", type=WHOLE, default=0, show_default=True, help="Root random seed.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
               default=None, help="Output folder (default: results/compare-SCENARIO in the "
               "working directory).")
 @click.option("--scheduler", default=None, help="Dask scheduler address (default: local).")
-@click.option("--workers", type=int, default=None, help="Local worker processes.")
+@click.option("--workers", type=WHOLE, default=None, help="Local worker processes.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def compare(scenario: str, users: int | None, replicates: int, policies: tuple[str, ...],
             settings: tuple[str, ...], calibrated: Path | None, uncalibrated: bool, seed: int,
@@ -50,6 +51,9 @@ def compare(scenario: str, users: int | None, replicates: int, policies: tuple[s
     comparison.parquet and comparison.png, plus the sweep's runs and series.
     """
     from replyall_storm.model.scenarios import get_scenario
+
+    # imported here: the calibration package reads the storms data file (which may be broken)
+    from ..calibration.accepted import calibrated_changes, describe
 
     if replicates < 1:
         raise ParameterError("--replicates", replicates, "must be at least 1")
@@ -66,7 +70,7 @@ def compare(scenario: str, users: int | None, replicates: int, policies: tuple[s
     if users is not None:
         base_changes["n_users"] = users
     base = get_scenario(scenario).params(**base_changes)
-    out_dir = out_dir or Path("results") / f"compare-{scenario}"
+    out_dir = writable_folder(out_dir or Path("results") / f"compare-{scenario}")
     click.echo(f"{scenario}: {base.n_users:,} users, {len(chosen)} policies x {replicates} "
                f"replicates")
     click.echo(f"  parameters: {source}" + (f"; then --set {', '.join(overrides)}"

@@ -17,6 +17,7 @@ import click
 from replyall_storm.model.errors import ParameterError
 
 from ..figures import FIGURES, SAMPLE_RESULTS, get_figures, missing_inputs
+from ..io import writable_folder
 
 DEFAULT_RESULTS = Path("results")
 
@@ -33,7 +34,7 @@ HELP = (
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help=f"Folder holding the result folders (default: "
               f"{DEFAULT_RESULTS}/ in the working directory).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
               default=None, help="Where the figures go (default: RESULTS/figures; with "
               "--sample: results/figures-sample).")
 @click.option("--sample", is_flag=True, help="Use the sample of results that ships with the "
@@ -46,7 +47,8 @@ def figures(results_dir: Path | None, out_dir: Path | None, sample: bool,
     if sample and results_dir is not None:
         raise ParameterError("--results", str(results_dir), "cannot be combined with --sample")
     results = SAMPLE_RESULTS if sample else (results_dir or DEFAULT_RESULTS)
-    out = out_dir or (Path("results") / "figures-sample" if sample else results / "figures")
+    out = writable_folder(out_dir or (Path("results") / "figures-sample" if sample
+                                      else results / "figures"))
     chosen = get_figures(list(only))
     missing = missing_inputs(chosen, results)
     if missing:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -44,10 +45,29 @@ from typing import Any
 from replyall_storm.model.errors import ParameterError
 
 CONNECT_TIMEOUT_S = 10
+WAIT_VAR = "REPLYALL_WORKER_WAIT"
+DEFAULT_WAIT_S = 30.0
 
 
-class WorkerLostError(RuntimeError):
-    """The executor cannot go on (a worker process died); completed outcomes were handed over."""
+class InfrastructureError(RuntimeError):
+    """Tasks were lost to the infrastructure, not to their own errors.
+
+    Raised once every outcome that did complete has been handed over. The lost tasks were
+    never handed over (a sweep leaves those runs incomplete, and resuming runs them again);
+    ``lost`` is how many.
+    """
+
+    def __init__(self, message: str, lost: int = 0) -> None:
+        super().__init__(message)
+        self.lost = lost
+
+
+class WorkerLostError(InfrastructureError):
+    """A local worker process died (killed, out of memory): the pool cannot go on."""
+
+
+class ClusterLostError(InfrastructureError):
+    """The Dask scheduler was lost, its workers were, or tasks were cancelled or killed."""
 
 
 @dataclass
@@ -79,6 +99,20 @@ def call(fn: Callable[[Any], Any], task: Any) -> Outcome:
         return Outcome(error_type=type(err).__name__, error=message + at,
                        wall_s=time.perf_counter() - t0, worker=where)
     return Outcome(value=value, wall_s=time.perf_counter() - t0, worker=where)
+
+
+def worker_wait_s() -> float:
+    """Seconds to wait for a Dask worker: ``$REPLYALL_WORKER_WAIT``, default 30."""
+    text = os.environ.get(WAIT_VAR, "").strip()
+    if not text:
+        return DEFAULT_WAIT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ParameterError(WAIT_VAR, text, "must be a number of seconds > 0")
+    return seconds
 
 
 def _init_worker(parent: int) -> None:

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from replyall_storm.model.errors import ParameterError
 
-from ..io import atomic_write
+from ..io import atomic_write, writable_folder
 from .executor import Outcome, connect, execute
 from .manifest import manifest, now
 from .spec import Spec, SpecError, digest
@@ -110,7 +110,8 @@ def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
     tasks = spec.tasks(points)
     if not tasks:
         raise SpecError("design", None, "empty", "design: empty design (no runs)")
-    store = Store(out_dir if out_dir is not None else Path("results") / spec.name)
+    store = Store(writable_folder(out_dir if out_dir is not None
+                                  else Path("results") / spec.name))
     client = connect(scheduler) if scheduler is not None else None
     t0 = time.perf_counter()
     try:
