@@ -39,7 +39,8 @@ from ..io import atomic_write, writable_folder
 from .executor import Outcome, connect, execute
 from .manifest import manifest, now
 from .spec import Spec, SpecError, digest
-from .store import Store, runs_table
+from .store import Store
+from .tables import runs_table
 from .tasks import RunTask, run_task
 from .validate import load_spec
 
@@ -97,7 +98,9 @@ def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
 
     Raises:
         ParameterError: bad spec, bad options, a folder of another spec, no scheduler.
-        WorkerLostError: a local worker process died (completed runs are kept).
+        InfrastructureError: a local worker process, a Dask scheduler or its workers were
+            lost; the runs they held are left incomplete (completed runs are kept: the same
+            call resumes).
     """
     say = log or (lambda _msg: None)
     spec = load_spec(spec_or_path)
@@ -106,43 +109,45 @@ def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
     if scheduler is not None and workers is not None:
         raise ParameterError("--workers", workers, "sizes the local pool; with --scheduler "
                              "the Dask cluster's workers do the work")
-    points = spec.points()
-    tasks = spec.tasks(points)
-    if not tasks:
+    n_runs = spec.n_points * spec.replicates
+    if not n_runs:
         raise SpecError("design", None, "empty", "design: empty design (no runs)")
     store = Store(writable_folder(out_dir if out_dir is not None
                                   else Path("results") / spec.name))
+    points = spec.points()
+    about = manifest(spec, points)
+    store.check(about)  # a folder of another sweep is refused before anything is written
     client = connect(scheduler) if scheduler is not None else None
     t0 = time.perf_counter()
     try:
         with store.locked():
-            resumed, warnings = store.open(manifest(spec, points))
+            resumed, warnings = store.open(about)
             for w in warnings:
                 say(f"warning: {w}")
             design = pa.table({"point": range(len(points)),
                                **{k: [p[k] for p in points] for k in spec.varied}})
             atomic_write(store.root / "design.parquet", lambda tmp: pq.write_table(design, tmp))
-            ids = [t.run_id for t in tasks]
-            done = store.completed(ids, spec.outputs.series, retry_failed)
-            todo = [t for t in tasks if t.run_id not in done]
-            n_workers = workers or _cpus()
-            executor = (f"dask {scheduler}" if scheduler else
-                        f"{min(n_workers, max(len(todo), 1))} local worker(s)")
+            ids = range(n_runs)
+            done = store.completed(ids, spec.outputs.series, retry_failed, warn=say)
+            n_todo = n_runs - len(done)
+            todo = (t for t in spec.iter_tasks(points) if t.run_id not in done)
+            n_workers = min(workers or _cpus(), max(n_todo, 1))
+            executor = f"dask {scheduler}" if scheduler else f"{n_workers} local worker(s)"
             store.add_session({"started": now(), "host": platform.node(),
-                               "executor": executor, "to_run": len(todo),
+                               "executor": executor, "to_run": n_todo,
                                "done_before": len(done)})
             if resumed:
-                say(f"resuming {store.root}: {len(done)} of {len(tasks)} runs already done")
-            say(f"{spec.name}: {len(tasks)} runs ({len(points)} points x {spec.replicates} "
+                say(f"resuming {store.root}: {len(done)} of {n_runs} runs already done")
+            say(f"{spec.name}: {n_runs} runs ({len(points)} points x {spec.replicates} "
                 f"replicates), {spec.scenario} scenario, {spec.engine} engine; "
-                f"{len(todo)} to run on {executor}")
-            failed_now, ran_now = [0], [0]
-            with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not progress,
+                f"{n_todo} to run on {executor}")
+            failed_now, saved = [0], set()
+            with tqdm(total=n_todo, desc=spec.name, unit="run", disable=not progress,
                       smoothing=0.05, dynamic_ncols=True) as bar:
 
                 def handle(task: RunTask, outcome: Outcome) -> None:
                     _save(store, spec, task, outcome)
-                    ran_now[0] += 1
+                    saved.add(task.run_id)
                     if not outcome.ok:
                         failed_now[0] += 1
                         bar.set_postfix(failed=failed_now[0], refresh=False)
@@ -150,23 +155,21 @@ def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
 
                 key = digest(spec.resolved())[:8]
                 interrupted = execute(
-                    run_task, todo, handle, workers=min(n_workers, max(len(todo), 1)),
-                    scheduler=client,
+                    run_task, todo, handle, workers=n_workers, scheduler=client,
                     task_key=lambda t: f"replyall-{spec.name}-{key}-run-{t.run_id}")
             paths: dict[str, Path] = {"manifest": store.root / "manifest.json",
                                       "design": store.root / "design.parquet"}
             if interrupted:
-                completed = sorted(store.completed(ids, spec.outputs.series))
+                completed = sorted(done | saved)
                 runs = runs_table([store.read(i) for i in completed], spec.varied).to_pandas()
             else:
-                paths.update(store.consolidate(ids, spec.varied, spec.outputs.series))
+                paths.update(store.consolidate(list(ids), spec.varied, spec.outputs.series))
                 runs = pd.read_parquet(paths["runs"])
     finally:
         if client is not None:
             client.close(timeout=10)
-    return SweepResult(spec=spec, out_dir=store.root, runs=runs, n_runs=len(tasks),
-                       ran=ran_now[0],
-                       skipped=len(done), wall_s=time.perf_counter() - t0,
+    return SweepResult(spec=spec, out_dir=store.root, runs=runs, n_runs=n_runs,
+                       ran=len(saved), skipped=len(done), wall_s=time.perf_counter() - t0,
                        interrupted=interrupted, paths=paths, warnings=warnings)
 
 
