@@ -10,6 +10,7 @@ the executor (:mod:`..sweeps.executor`), in this process or a local pool.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from tqdm.auto import tqdm
 
 from replyall_storm.model.errors import ParameterError
 
-from ..sweeps.executor import Outcome, execute
+from ..sweeps.executor import Outcome, execute, local_workers
 from .sir_fit import ensemble_mean, fit_series
 
 Curves = list[tuple[dict[str, Any], pd.DataFrame]]
@@ -85,7 +86,7 @@ def ensembles(curves: Curves) -> Curves:
 
 
 def fit_folder(path: Path, *, runs: bool = True, workers: int = 1, progress: bool = False,
-               **options: Any) -> pd.DataFrame:
+               log: Callable[[str], None] | None = None, **options: Any) -> pd.DataFrame:
     """Fit every storm of the folder ``path``; one row per fit, in a stable order.
 
     Args:
@@ -93,6 +94,7 @@ def fit_folder(path: Path, *, runs: bool = True, workers: int = 1, progress: boo
         runs: for a sweep, fit each run too (not only the ensemble means).
         workers: local processes.
         progress: show a progress bar.
+        log: receives one-line warnings (more workers than CPUs).
         options: :func:`fit_series` options (``curve``, ``form``, ``bin_min``, ``level``,
             ``until_min``).
     """
@@ -108,7 +110,7 @@ def fit_folder(path: Path, *, runs: bool = True, workers: int = 1, progress: boo
                 **task.label, "status": "error", "message": outcome.error})
             bar.update(1)
 
-        execute(fit_task, tasks, handle, workers=min(workers, max(len(tasks), 1)))
+        execute(fit_task, tasks, handle, workers=local_workers(workers, len(tasks), log))
     table = pd.DataFrame(rows).sort_values("order").drop(columns="order")
     front = [c for c in ("source", "run_id", "point") if c in table]
     return table[front + [c for c in table if c not in front]].reset_index(drop=True)

@@ -14,7 +14,7 @@ import click
 from replyall_storm.model.errors import ParameterError
 
 from ..io import writable_folder
-from .options import WHOLE
+from .options import WHOLE, say
 
 
 def _g(x: float | None) -> str:
@@ -77,7 +77,7 @@ def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
                f"<= {cal.abc.generations} generations")
     try:
         s = run_calibration(cal, out_dir, workers=workers, scheduler=scheduler,
-                            progress=not no_progress, log=click.echo)
+                            progress=not no_progress, log=say)
     except KeyboardInterrupt:
         click.echo(f"interrupted: completed runs are kept in {out_dir}; re-run to resume",
                    err=True)

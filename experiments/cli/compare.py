@@ -15,7 +15,7 @@ from replyall_storm.model.errors import ParameterError
 from .. import seeds
 from ..analysis.mitigations import POLICIES, compare_policies, format_table, get_policies
 from ..io import writable_folder
-from .options import WHOLE, parse_settings
+from .options import WHOLE, parse_settings, say
 
 
 @click.command()
@@ -80,9 +80,9 @@ def compare(scenario: str, users: int | None, replicates: int, policies: tuple[s
         click.echo(f"  running with: {describe(ran_with)}")
     done = compare_policies(scenario, base_changes, chosen, replicates, seed, out_dir,
                             scheduler=scheduler, workers=workers, progress=not no_progress,
-                            log=click.echo)
+                            log=say)
     if done is None:
-        click.echo("interrupted: completed runs are kept; run the same command to resume")
+        click.echo("interrupted: completed runs are kept; run the same command to resume", err=True)
         raise SystemExit(130)
     table, result, paths = done.table, done.sweep, done.paths
     click.echo("\nmean [2.5 %, 97.5 %] over replicates; + : not restored within the run "

@@ -20,7 +20,7 @@ from replyall_storm.model.errors import ParameterError
 from ..analysis.fit_folder import fit_folder
 from ..analysis.sir_fit import CURVES, FORMS
 from ..io import atomic_write, writable_file, write_parquet
-from .options import NUMBER, WHOLE
+from .options import NUMBER, WHOLE, say
 
 
 def format_fits(table: pd.DataFrame, limit: int = 20) -> str:
@@ -76,7 +76,7 @@ def fit(path: Path, curve: str, form: str, bin_min: int, until_min: float | None
         out_path = writable_file(out_path or path / "sir_fit.parquet", "--out")
     table = fit_folder(path, runs=not no_runs, workers=workers, progress=not no_progress,
                        curve=curve, form=form, bin_min=bin_min, level=level,
-                       until_min=until_min)
+                       until_min=until_min, log=say)
     out_path = out_path or path / "sir_fit.parquet"
     write_parquet(table, out_path)
     csv = out_path.with_suffix(".csv")

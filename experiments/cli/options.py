@@ -72,6 +72,11 @@ WHOLE = WholeNumber()
 NUMBER = FiniteNumber()
 
 
+def say(message: str) -> None:
+    """A command's notes to stdout, its warnings (``warning: ...``) to stderr."""
+    click.echo(message, err=message.startswith("warning: "))
+
+
 def scenario_options(f: Callable) -> Callable:
     """--scenario, --users, --hours and repeated --set NAME=VALUE."""
     f = click.option(

@@ -13,7 +13,7 @@ import click
 from ..analysis.sensitivity import OUTPUTS, TRANSFORMS, format_ranking, problem_of
 from ..analysis.sensitivity_run import check_design, check_options, run_sensitivity
 from ..io import writable_folder
-from .options import WHOLE
+from .options import WHOLE, say
 
 
 @click.command()
@@ -47,7 +47,7 @@ def sensitivity(spec_path: str, out_dir: Path | None, outputs: str, transform: s
                f"{spec.replicates} replicates, {spec.scenario} scenario")
     res = run_sensitivity(spec, out_dir, outputs=names, transform=transform,
                           resamples=resamples, workers=workers, scheduler=scheduler,
-                          progress=not no_progress, log=click.echo)
+                          progress=not no_progress, log=say)
     if res is None:
         click.echo(f"interrupted: completed runs are kept in {out_dir}/runs; re-run to resume",
                    err=True)

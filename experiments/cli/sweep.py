@@ -9,7 +9,7 @@ import click
 
 from ..sweeps.catalogue import packaged_specs
 from ..sweeps.sweep import SweepResult, run_sweep
-from .options import WHOLE
+from .options import WHOLE, say
 
 SHOWN_ERRORS = 5
 
@@ -43,15 +43,10 @@ def sweep(spec: str, out_dir: Path | None, scheduler: str | None, workers: int |
     scheduler exit 75, an unwritable result exit 1, Ctrl-C or SIGTERM exit 130.
     """
     result = run_sweep(spec, out_dir, scheduler=scheduler, workers=workers,
-                       progress=not no_progress, retry_failed=retry_failed, log=_say)
+                       progress=not no_progress, retry_failed=retry_failed, log=say)
     report(result)
     if result.interrupted:
         sys.exit(130)
-
-
-def _say(message: str) -> None:
-    """Progress notes to stdout, warnings to stderr."""
-    click.echo(message, err=message.startswith("warning: "))
 
 
 def report(result: SweepResult) -> None:

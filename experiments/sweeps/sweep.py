@@ -18,7 +18,7 @@ identical bit for bit however the work was split.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import platform
 import time
 from collections import Counter
@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 from replyall_storm.model.errors import ParameterError
 
 from ..io import atomic_write, writable_folder
-from .executor import Outcome, connect, execute
+from .cluster import quiet
+from .executor import InfrastructureError, Outcome, connect, execute, local_workers
 from .manifest import manifest, now
 from .spec import Spec, SpecError, digest
 from .store import Store
@@ -117,57 +118,71 @@ def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
     points = spec.points()
     about = manifest(spec, points)
     store.check(about)  # a folder of another sweep is refused before anything is written
-    client = connect(scheduler) if scheduler is not None else None
+    with quiet() if scheduler is not None else contextlib.nullcontext():
+        client = connect(scheduler) if scheduler is not None else None
+        try:
+            with store.locked():
+                return _run(spec, store, points, about, client=client, scheduler=scheduler,
+                            workers=workers, progress=progress, retry_failed=retry_failed,
+                            say=say)
+        finally:
+            if client is not None:
+                client.close(timeout=10)
+
+
+def _run(spec: Spec, store: Store, points: list[dict[str, Any]], about: dict[str, Any], *,
+         client: Any, scheduler: str | None, workers: int | None, progress: bool,
+         retry_failed: bool, say: Callable[[str], None]) -> SweepResult:
+    """Open the locked folder, run what is missing, consolidate (the body of run_sweep)."""
     t0 = time.perf_counter()
-    try:
-        with store.locked():
-            resumed, warnings = store.open(about)
-            for w in warnings:
-                say(f"warning: {w}")
-            design = pa.table({"point": range(len(points)),
-                               **{k: [p[k] for p in points] for k in spec.varied}})
-            atomic_write(store.root / "design.parquet", lambda tmp: pq.write_table(design, tmp))
-            ids = range(n_runs)
-            done = store.completed(ids, spec.outputs.series, retry_failed, warn=say)
-            n_todo = n_runs - len(done)
-            todo = (t for t in spec.iter_tasks(points) if t.run_id not in done)
-            n_workers = min(workers or _cpus(), max(n_todo, 1))
-            executor = f"dask {scheduler}" if scheduler else f"{n_workers} local worker(s)"
-            store.add_session({"started": now(), "host": platform.node(),
-                               "executor": executor, "to_run": n_todo,
-                               "done_before": len(done)})
-            if resumed:
-                say(f"resuming {store.root}: {len(done)} of {n_runs} runs already done")
-            say(f"{spec.name}: {n_runs} runs ({len(points)} points x {spec.replicates} "
-                f"replicates), {spec.scenario} scenario, {spec.engine} engine; "
-                f"{n_todo} to run on {executor}")
-            failed_now, saved = [0], set()
-            with tqdm(total=n_todo, desc=spec.name, unit="run", disable=not progress,
-                      smoothing=0.05, dynamic_ncols=True) as bar:
+    n_runs = spec.n_points * spec.replicates
+    resumed, warnings = store.open(about)
+    for w in warnings:
+        say(f"warning: {w}")
+    design = pa.table({"point": range(len(points)),
+                       **{k: [p[k] for p in points] for k in spec.varied}})
+    atomic_write(store.root / "design.parquet", lambda tmp: pq.write_table(design, tmp))
+    ids = range(n_runs)
+    done = store.completed(ids, spec.outputs.series, retry_failed, warn=say)
+    n_todo = n_runs - len(done)
+    todo = (t for t in spec.iter_tasks(points) if t.run_id not in done)
+    n_workers = local_workers(workers, n_todo, say) if client is None else 0
+    executor = f"dask {scheduler}" if client is not None else f"{n_workers} local worker(s)"
+    store.add_session({"started": now(), "host": platform.node(), "executor": executor,
+                       "to_run": n_todo, "done_before": len(done)})
+    if resumed:
+        say(f"resuming {store.root}: {len(done)} of {n_runs} runs already done")
+    say(f"{spec.name}: {n_runs} runs ({len(points)} points x {spec.replicates} replicates), "
+        f"{spec.scenario} scenario, {spec.engine} engine; {n_todo} to run on {executor}")
+    failed_now, saved = [0], set()
+    with tqdm(total=n_todo, desc=spec.name, unit="run", disable=not progress,
+              smoothing=0.05, dynamic_ncols=True) as bar:
 
-                def handle(task: RunTask, outcome: Outcome) -> None:
-                    _save(store, spec, task, outcome)
-                    saved.add(task.run_id)
-                    if not outcome.ok:
-                        failed_now[0] += 1
-                        bar.set_postfix(failed=failed_now[0], refresh=False)
-                    bar.update(1)
+        def handle(task: RunTask, outcome: Outcome) -> None:
+            _save(store, spec, task, outcome)
+            saved.add(task.run_id)
+            if not outcome.ok:
+                failed_now[0] += 1
+                bar.set_postfix(failed=failed_now[0], refresh=False)
+            bar.update(1)
 
-                key = digest(spec.resolved())[:8]
-                interrupted = execute(
-                    run_task, todo, handle, workers=n_workers, scheduler=client,
-                    task_key=lambda t: f"replyall-{spec.name}-{key}-run-{t.run_id}")
-            paths: dict[str, Path] = {"manifest": store.root / "manifest.json",
-                                      "design": store.root / "design.parquet"}
-            if interrupted:
-                completed = sorted(done | saved)
-                runs = runs_table([store.read(i) for i in completed], spec.varied).to_pandas()
-            else:
-                paths.update(store.consolidate(list(ids), spec.varied, spec.outputs.series))
-                runs = pd.read_parquet(paths["runs"])
-    finally:
-        if client is not None:
-            client.close(timeout=10)
+        key = digest(spec.resolved())[:8]
+        try:
+            interrupted = execute(
+                run_task, todo, handle, workers=n_workers, scheduler=client,
+                task_key=lambda t: f"replyall-{spec.name}-{key}-run-{t.run_id}")
+        except InfrastructureError as err:
+            raise type(err)(f"{err}; {len(done | saved)} of {n_runs} runs are complete in "
+                            f"{store.root}: run the same command to resume",
+                            lost=err.lost) from None
+    paths: dict[str, Path] = {"manifest": store.root / "manifest.json",
+                              "design": store.root / "design.parquet"}
+    if interrupted:
+        completed = sorted(done | saved)
+        runs = runs_table([store.read(i) for i in completed], spec.varied).to_pandas()
+    else:
+        paths.update(store.consolidate(list(ids), spec.varied, spec.outputs.series))
+        runs = pd.read_parquet(paths["runs"])
     return SweepResult(spec=spec, out_dir=store.root, runs=runs, n_runs=n_runs,
                        ran=len(saved), skipped=len(done), wall_s=time.perf_counter() - t0,
                        interrupted=interrupted, paths=paths, warnings=warnings)
@@ -190,12 +205,6 @@ def _save(store: Store, spec: Spec, task: RunTask, outcome: Outcome) -> None:
                    **value.get("timing", {})},
     }
     store.write(record, series)
-
-
-def _cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 __all__ = ["SweepResult", "run_sweep"]
