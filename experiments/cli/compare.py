@@ -13,7 +13,13 @@ import click
 from replyall_storm.model.errors import ParameterError
 
 from .. import seeds
-from ..analysis.mitigations import POLICIES, compare_policies, format_table, get_policies
+from ..analysis.mitigations import (
+    POLICIES,
+    compare_policies,
+    format_table,
+    get_policies,
+    switched_on,
+)
 from ..io import writable_folder
 from .options import WHOLE, parse_settings, say
 
@@ -75,6 +81,10 @@ def compare(scenario: str, users: int | None, replicates: int, policies: tuple[s
                f"replicates")
     click.echo(f"  parameters: {source}" + (f"; then --set {', '.join(overrides)}"
                                             if overrides else ""))
+    off = switched_on(base)
+    if off and any(p.baseline for p in chosen):
+        click.echo(f"  note: the 'no intervention' row turns off {', '.join(off)} (set for the "
+                   "other rows): it runs without any mitigation")
     ran_with = {k: getattr(base, k) for k in base_changes if k != "n_users"}
     if ran_with:  # the values every run starts from, after --set (each policy adds its own)
         click.echo(f"  running with: {describe(ran_with)}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from replyall_storm.model.contradictions import contradictions
 from replyall_storm.model.engines import ENGINES, check_size
 from replyall_storm.model.errors import ParameterError
 from replyall_storm.model.run import simulate
@@ -86,6 +87,8 @@ def run(
     if engine == "mesa":
         check_size(params.n_users, params.horizon_min)
     out_dir = writable_folder(out_dir or Path("results") / f"run-{scenario}-seed{seed}")
+    for _, text in contradictions(params):
+        click.echo(f"warning: {text}", err=True)
     click.echo(
         f"{scenario}: {params.n_users:,} users, {params.list_level} list, "
         f"{params.horizon_min / 60:g} h simulated, {engine} engine, seed {seed}"

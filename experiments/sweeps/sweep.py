@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from replyall_storm.model.contradictions import design_contradictions
 from replyall_storm.model.errors import ParameterError
 
 from ..io import atomic_write, writable_folder
@@ -116,6 +117,8 @@ def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
     store = Store(writable_folder(out_dir if out_dir is not None
                                   else Path("results") / spec.name))
     points = spec.points()
+    for text in design_contradictions(spec.base_params(), spec.varied, points):
+        say(f"warning: {text}")
     about = manifest(spec, points)
     store.check(about)  # a folder of another sweep is refused before anything is written
     with quiet() if scheduler is not None else contextlib.nullcontext():
