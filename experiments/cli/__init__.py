@@ -67,6 +67,7 @@ def main() -> None:
 
 def _register() -> None:
     from .bench import bench
+    from .cache import cache
     from .calibrate import calibrate
     from .compare import compare
     from .figures import figures
@@ -77,7 +78,7 @@ def _register() -> None:
     from .sweep import sweep
 
     for command in (run, bench, params, sweep, compare, fit, calibrate, sensitivity,
-                    figures):
+                    figures, cache):
         main.add_command(command)
 
 
