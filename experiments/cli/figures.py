@@ -16,7 +16,7 @@ import click
 
 from replyall_storm.model.errors import ParameterError
 
-from ..figures import FIGURES, SAMPLE_RESULTS, get_figures, missing_inputs
+from ..figures import FIGURES, SAMPLE_RESULTS, get_figures, missing_inputs, unreadable_inputs
 from ..io import writable_folder
 
 DEFAULT_RESULTS = Path("results")
@@ -64,6 +64,13 @@ def figures(results_dir: Path | None, out_dir: Path | None, sample: bool,
                    f"written. {hint[0].upper()}{hint[1:]}:", err=True)
         for stem, path, command in missing:
             click.echo(f"  {stem}: {path} <- {command}", err=True)
+        sys.exit(2)
+    unreadable = unreadable_inputs(chosen, results)
+    for path, command in unreadable:
+        kind = "Parquet" if path.endswith(".parquet") else "JSON"
+        click.echo(f"error: {path} is not a readable {kind} file: rebuild it with `{command}`; "
+                   "nothing written", err=True)
+    if unreadable:
         sys.exit(2)
     t0 = time.perf_counter()
     for fig in chosen:
