@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from fault_injection import Cluster, wait_until
 
 from replyall_storm.experiments.cli import main
 from replyall_storm.experiments.sweeps.executor import ClusterLostError
@@ -46,61 +47,6 @@ values = [1e-3, 3e-3]
 [outputs]
 series_every_min = 15
 """
-BIN = Path(sys.executable).parent
-
-
-def wait_until(condition, timeout: float = 120.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
-class Cluster:
-    """`dask scheduler` and `dask worker` processes, started and killed like a user would."""
-
-    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
-        self.tmp, self.env, self.procs = tmp, env, []
-        self.file = tmp / "scheduler.json"
-
-    def _start(self, name: str, *args: str) -> subprocess.Popen:
-        log = (self.tmp / f"{name}.log").open("w")
-        proc = subprocess.Popen([str(BIN / "dask"), *args], stdout=log,
-                                stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
-        self.procs.append(proc)
-        return proc
-
-    def scheduler(self) -> subprocess.Popen:
-        proc = self._start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                           "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
-                           str(self.file))
-        wait_until(self.file.exists, what="the scheduler file")
-        return proc
-
-    def worker(self, *extra: str) -> subprocess.Popen:
-        return self._start(f"worker{len(self.procs)}", "worker", "--scheduler-file",
-                           str(self.file), "--nthreads", "1", "--no-dashboard",
-                           "--local-directory", str(self.tmp / "work"), *extra)
-
-    def worker_pids(self) -> list[int]:
-        """The worker processes (a nanny's child), as the scheduler knows them."""
-        from distributed import Client
-
-        with Client(scheduler_file=str(self.file), timeout=30) as client:
-            return list(client.run(os.getpid).values())
-
-    def wait_for_workers(self, n: int) -> None:
-        from distributed import Client
-
-        with Client(scheduler_file=str(self.file), timeout=30) as client:
-            client.wait_for_workers(n, timeout=120)
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 @pytest.fixture
