@@ -60,9 +60,12 @@ def test_click_usage_errors_are_one_line_naming_option_and_value(args, expected)
 
 
 def test_help_still_works():
-    for args in (["--help"], ["run", "--help"], ["sweep", "-h"]):
+    for args in (["--help"], ["run", "--help"], ["sweep", "-h"], ["cache", "--help"]):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0 and "Usage:" in result.output, args
+    for args in ([], ["cache"]):  # a group alone shows its help, as click does
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and "Commands:" in result.output, args
 
 
 @pytest.mark.parametrize("hours", ["1e308", "1e6", "-5", "0"])

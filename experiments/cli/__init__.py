@@ -47,6 +47,9 @@ class StormGroup(click.Group):
 
 
 def _exit(err: BaseException) -> None:
+    if isinstance(err, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        err.show()  # `replyall` or `replyall cache` alone: the help, as click prints it
+        sys.exit(err.exit_code)
     said = explain(err)
     if said is None:
         raise err
