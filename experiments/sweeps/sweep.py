@@ -11,9 +11,12 @@
 A sweep is a list of :class:`~.tasks.RunTask` (scenario, parameter changes, seed, engine,
 outputs) run by :func:`~.tasks.run_task` through :func:`.executor.execute`; each result
 becomes a part file in the results folder (:mod:`.store`) as soon as it arrives. Re-running
-skips the runs whose parts are complete; the seed of a run depends only on the spec and its
-(point, replicate), never on which worker ran it or when, so the consolidated tables are
-identical bit for bit however the work was split.
+skips the runs whose parts are complete and sound; the seed of a run depends only on the spec
+and its (point, replicate), never on which worker ran it or when, so the consolidated tables
+are identical bit for bit however the work was split, stopped or resumed.
+
+Everything that can be checked is checked before any file is written: the spec (its size
+included), the options, the output folder, the folder's owner, the scheduler and its workers.
 """
 
 from __future__ import annotations
@@ -99,7 +102,8 @@ def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
         log: receives one-line messages (resuming, warnings); default silent.
 
     Raises:
-        ParameterError: bad spec, bad options, a folder of another spec, no scheduler.
+        ParameterError: bad spec, bad options, an output folder that cannot be written or
+            belongs to another sweep, no scheduler answering.
         InfrastructureError: a local worker process, a Dask scheduler or its workers were
             lost; the runs they held are left incomplete (completed runs are kept: the same
             call resumes).
