@@ -26,12 +26,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from tqdm.auto import tqdm
 
 from replyall_storm.model.errors import ParameterError
 
@@ -184,12 +185,14 @@ class Store:
         """Path of run ``run_id``'s part files, without suffix."""
         return self.parts / f"{run_id // SHARD:04d}" / f"run-{run_id:06d}"
 
-    def completed(self, run_ids: Iterable[int], series: bool, retry_failed: bool = False,
-                  warn: Callable[[str], None] | None = None) -> set[int]:
+    def completed(self, run_ids: Sequence[int], series: bool, retry_failed: bool = False,
+                  warn: Callable[[str], None] | None = None, progress: bool = False
+                  ) -> set[int]:
         """The runs whose parts are complete and sound (failed ones too, unless retried).
 
         A part that fails its check is reported through ``warn`` (one line naming the file)
-        and removed, so that the run is done again.
+        and removed, so that the run is done again. ``progress``: a bar while checking (a
+        million parts take a few minutes).
         """
         say = warn or (lambda _msg: None)
         names: dict[str, set[str]] = {}
@@ -198,7 +201,8 @@ class Store:
                 if shard.is_dir():
                     names[shard.name] = {e.name for e in os.scandir(shard)}
         done, unsealed = set(), 0
-        for rid in run_ids:
+        for rid in tqdm(run_ids, desc="checking parts", unit="run", leave=False,
+                        disable=not progress, dynamic_ncols=True):
             if f"run-{rid:06d}.json" not in names.get(f"{rid // SHARD:04d}", ()):
                 continue
             record, bad, problem = self._checked(rid, series)
@@ -288,8 +292,7 @@ class Store:
                     self._corrupt(record["run_id"], path, problem)
                 yield table
 
-        return write_tables(self.root, records, varied,
-                            series_parts if series and ok else None, atomic_write)
+        return write_tables(self.root, records, varied, series_parts if series and ok else None)
 
 
 def _same_sweep(root: Path, old: dict[str, Any], manifest: dict[str, Any]) -> None:

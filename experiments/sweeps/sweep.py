@@ -150,7 +150,8 @@ def _run(spec: Spec, store: Store, points: list[dict[str, Any]], about: dict[str
                        **{k: [p[k] for p in points] for k in spec.varied}})
     atomic_write(store.root / "design.parquet", lambda tmp: pq.write_table(design, tmp))
     ids = range(n_runs)
-    done = store.completed(ids, spec.outputs.series, retry_failed, warn=say)
+    done = store.completed(ids, spec.outputs.series, retry_failed, warn=say,
+                           progress=progress and resumed and n_runs >= 10_000)
     n_todo = n_runs - len(done)
     todo = (t for t in spec.iter_tasks(points) if t.run_id not in done)
     n_workers = local_workers(workers, n_todo, say) if client is None else 0

@@ -15,6 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..io import atomic_write
+
 ROW_GROUP = 500_000  # rows per row group of series.parquet
 RUN_COLUMNS = {"run_id": pa.int64(), "point": pa.int64(), "replicate": pa.int64(),
                "status": pa.string(), "error_type": pa.string(), "error": pa.string(),
@@ -76,9 +78,7 @@ def write_series(parts: Iterable[pa.Table], target: Path) -> None:
 
 
 def write_tables(root: Path, records: list[dict[str, Any]], varied: list[str],
-                 series: Callable[[], Iterable[pa.Table]] | None,
-                 atomic_write: Callable[[Path, Callable[[Path], None]], Path]
-                 ) -> dict[str, Path]:
+                 series: Callable[[], Iterable[pa.Table]] | None) -> dict[str, Path]:
     """Write series.parquet (when ``series`` yields the parts), then runs and timings.
 
     The series go first: a part found corrupt while they are streamed stops everything
