@@ -214,3 +214,17 @@ def test_a_broken_data_file_is_one_line_and_only_for_the_commands_that_read_it(t
     ok = replyall("run", "--scenario", "small", "--hours", "1", "--out", str(tmp_path / "run"),
                   "--no-progress")
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize("source, allowed", [
+    ("/dev/zero", "is not a regular file"), ("/tmp", "is not a regular file"),
+    ("BIG", "is 2,000,000 bytes: a spec is a TOML file of at most 1,000,000"),
+    ("LATIN1", "cannot be read: 'utf-8' codec can't decode"),
+])
+def test_a_spec_that_is_not_a_small_text_file_is_one_line_at_once(tmp_path, source, allowed):
+    (tmp_path / "BIG").write_text("# padding\n" * 200_000)
+    (tmp_path / "LATIN1").write_bytes(b'name = "caf\xe9"\n')
+    source = str(tmp_path / source) if source.isupper() else source
+    line = one_line(CliRunner().invoke(main, ["sweep", source, "--out", str(tmp_path / "o")]))
+    assert line.startswith(f"error: SPEC={source!r}: {allowed}"), line
+    assert not (tmp_path / "o").exists()
