@@ -289,3 +289,27 @@ def test_an_absurd_design_is_refused_at_once_with_its_size(tmp_path, change, run
 def test_the_design_size_is_computed_without_building_it(design):
     spec = load_spec({**TINY, "design": design})
     assert spec.n_points == len(spec.points())
+
+
+def test_a_run_out_of_memory_is_left_incomplete_not_failed(reference, tmp_path, monkeypatch):
+    from replyall_storm.experiments.sweeps import sweep as sweep_module
+    from replyall_storm.experiments.sweeps.executor import InfrastructureError
+    from replyall_storm.experiments.sweeps.tasks import run_task
+
+    def hungry(task):
+        if task.run_id == 4:
+            raise MemoryError("Unable to allocate 3.07 EiB")
+        return run_task(task)
+
+    monkeypatch.setattr(sweep_module, "run_task", hungry)
+    out = tmp_path / "tiny"
+    with pytest.raises(InfrastructureError, match=r"^1 runs ran out of memory \(MemoryError\) "
+                       r"and were left incomplete.*; 11 of 12 runs are complete in .*: run the "
+                       r"same command to resume$"):
+        run_sweep(TINY, out, workers=1, progress=False)
+    records = [json.loads(p.read_text()) for p in (out / "parts").rglob("run-*.json")]
+    assert len(records) == 11 and all(r["status"] == "ok" for r in records)
+    monkeypatch.setattr(sweep_module, "run_task", run_task)
+    result, _ = resume(out)
+    assert (result.ran, result.skipped) == (1, 11)
+    assert_same_tables(out, reference)

@@ -164,8 +164,9 @@ def run_on_dask(call: Callable[..., Any], fn: Callable[[Any], Any], it: Iterator
                 task_key: Callable[[Any], str] | None) -> bool:
     """Submit ``call(fn, task)`` for each task to Dask; hand over each outcome as it arrives.
 
-    Returns False when every task was handed over; raises ClusterLostError (after handing over
-    what did complete) when tasks were lost or the cluster went away.
+    Returns False when every task was handed over (outcomes marked ``lost``, out of memory,
+    included: :func:`.executor.execute` counts those); raises ClusterLostError (after handing
+    over what did complete) when tasks were lost or the cluster went away.
     """
     from .executor import ClusterLostError
 

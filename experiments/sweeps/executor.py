@@ -78,6 +78,7 @@ class Outcome:
     error: str | None = None
     wall_s: float = 0.0
     worker: str = ""
+    lost: str | None = None  # the machine failed the task (out of memory): never handed over
 
     @property
     def ok(self) -> bool:
@@ -91,6 +92,8 @@ def call(fn: Callable[[Any], Any], task: Any) -> Outcome:
     where = f"{socket.gethostname()}:{os.getpid()}"
     try:
         value = fn(task)
+    except MemoryError:  # the machine's failure, not the task's: it may well fit elsewhere
+        return Outcome(lost="MemoryError", wall_s=time.perf_counter() - t0, worker=where)
     except Exception as err:  # noqa: BLE001 - a failing task is data, not a crash
         last = traceback.extract_tb(err.__traceback__)[-1:]
         at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
@@ -152,18 +155,35 @@ def execute(fn: Callable[[Any], Any], tasks: Iterable[Any],
 
     Returns:
         True if interrupted by Ctrl-C, False when every task was handled.
+
+    Raises:
+        InfrastructureError: tasks were lost to the machine or the cluster (a worker killed,
+            the scheduler lost, a task out of memory), after every other outcome was handled.
     """
     it = iter(tasks)
+    short = [0]  # tasks that ran out of memory
+
+    def keep(task: Any, outcome: Outcome) -> None:
+        if outcome.lost is None:
+            handle(task, outcome)
+        else:
+            short[0] += 1
+
     try:
         if scheduler is not None:
-            return run_on_dask(call, fn, it, handle, scheduler, in_flight, task_key)
-        if workers <= 1:
+            run_on_dask(call, fn, it, keep, scheduler, in_flight, task_key)
+        elif workers <= 1:
             for task in it:
-                handle(task, call(fn, task))
-            return False
-        return _pool(fn, it, handle, workers, in_flight or 4 * workers)
+                keep(task, call(fn, task))
+        else:
+            _pool(fn, it, keep, workers, in_flight or 4 * workers)
     except KeyboardInterrupt:
         return True
+    if short[0]:
+        raise InfrastructureError(f"{short[0]} runs ran out of memory (MemoryError) and were "
+                                  "left incomplete, the others completed; fewer --workers "
+                                  "leave each more memory", lost=short[0])
+    return False
 
 
 def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
