@@ -101,8 +101,8 @@ def test_a_killed_local_worker_is_not_a_failed_run(spec, tmp_path):
     code, _, err = finish(proc)
     assert code == 75, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(
-        "error: a local worker process died (killed by SIGKILL: out of memory, or kill -9): "), err
+    assert len(lines) == 1 and lines[0].startswith("error: a local worker process died ("), err
+    assert "out of memory, or kill -9" in lines[0]  # the exit code, where Python keeps it
     assert "run the same command to resume" in lines[0]
     records = [pd.read_json(p, typ="series") for p in (out / "parts").rglob("run-*.json")]
     assert records and all(r["status"] == "ok" for r in records)

@@ -36,6 +36,7 @@ CONNECT_TIMEOUT_S = 10
 WAIT_VAR = "REPLYALL_WORKER_WAIT"
 DEFAULT_WAIT_S = 30.0
 POLL_S = 1.0  # how often the cluster's state is looked at while tasks run
+TERMINAL = ("finished", "error", "cancelled")  # a future in any other state may yet finish
 QUIET = ("distributed", "distributed.client", "distributed.core", "distributed.batched",
          "distributed.comm", "distributed.utils", "tornado.application")
 
@@ -176,6 +177,7 @@ def run_on_dask(call: Callable[..., Any], fn: Callable[[Any], Any], it: Iterator
     pending: dict[Any, tuple[int, Any]] = {}  # future -> (submission number, task)
     arrived: queue.SimpleQueue = queue.SimpleQueue()  # futures done (finished, lost, ...)
     lost: Counter[str] = Counter()
+    again: set[Any] = set()  # futures done, then lost with their worker's memory
     state = {"threads": 1, "looked": 0.0, "empty_since": None}
     submitted, stop = 0, None
     try:
@@ -191,10 +193,16 @@ def run_on_dask(call: Callable[..., Any], fn: Callable[[Any], Any], it: Iterator
                     fut.add_done_callback(arrived.put)
                 if not pending or stop is not None:
                     break
-                done = _arrivals(arrived, pending)
+                done = _arrivals(arrived, pending) | {f for f in again if f.status in TERMINAL}
+                again -= done
                 for fut in sorted(done, key=lambda f: pending[f][0]):
-                    _, task = pending.pop(fut)
                     outcome, why = _collect(fut)
+                    if outcome is None and not why:  # its result died with a worker: the
+                        again.add(fut)  # scheduler computes it again; wait for it
+                        continue
+                    _, task = pending.pop(fut)
+                    with contextlib.suppress(Exception):
+                        fut.release()
                     if outcome is None:
                         lost[why] += 1
                     else:
@@ -218,7 +226,11 @@ def run_on_dask(call: Callable[..., Any], fn: Callable[[Any], Any], it: Iterator
 
 
 def _collect(fut: Any) -> tuple[Any, str]:
-    """(the outcome, "") of a finished future, or (None, why it was lost)."""
+    """(the outcome, "") of a finished future, or (None, why it was lost).
+
+    (None, "") when it is not done after all: the worker holding its result died, and the
+    scheduler computes it again.
+    """
     try:
         if fut.status == "finished":
             return fut.result(timeout=CONNECT_TIMEOUT_S), ""
@@ -227,14 +239,15 @@ def _collect(fut: Any) -> tuple[Any, str]:
             name = type(err).__name__ if err is not None else "error"
             return None, (f"{name} (its worker died each time it ran it: out of memory?)"
                           if name == "KilledWorker" else name)
+        if fut.status not in TERMINAL:
+            return None, ""
         return None, f"{fut.status} by the scheduler"
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as err:  # noqa: BLE001 - the result could not be fetched
+        if fut.status not in TERMINAL:
+            return None, ""
         return None, f"result lost ({type(err).__name__})"
-    finally:
-        with contextlib.suppress(Exception):
-            fut.release()
 
 
 def _trouble(client: Any, state: dict[str, Any], wait_s: float) -> str | None:

@@ -229,31 +229,37 @@ def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
     except BaseException:
         for fut in pending:
             fut.cancel()
-        _stop(pool)
+        _stop(pool, seen.values())
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _how(procs: Iterable[Any]) -> str:
-    """How worker processes died, from their exit codes (-9: SIGKILL, e.g. out of memory)."""
+    """How worker processes died, from their exit codes (-9: SIGKILL, e.g. out of memory).
+
+    Python 3.13 reaps a broken pool's workers itself, leaving no exit code to read.
+    """
     codes = sorted({p.exitcode for p in procs if p.exitcode not in (None, 0)})
-    if not codes:
-        return ""
-    signals = [-c for c in codes if c < 0]
-    if signals == [signal.SIGKILL]:
+    if codes == [-signal.SIGKILL]:
         return " (killed by SIGKILL: out of memory, or kill -9)"
-    return f" (exit code {', '.join(str(c) for c in codes)})"
+    if codes:
+        return f" (exit code {', '.join(str(c) for c in codes)})"
+    return " (killed from outside: out of memory, or kill -9?)"
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Kill the pool's workers now (runs in flight are abandoned; they ignore SIGTERM)."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
+def _stop(pool: ProcessPoolExecutor, seen: Iterable[Any] = ()) -> None:
+    """Kill the pool's workers now (runs in flight are abandoned; they ignore SIGTERM).
+
+    Killed first, then the pool shut down: a broken pool's own clean-up (Python 3.13 and
+    later) terminates its workers with SIGTERM and waits for them, which only SIGKILL ends.
+    """
+    procs = {p.pid: p for p in [*seen, *(getattr(pool, "_processes", None) or {}).values()]}
+    for p in procs.values():
         if p.is_alive():
             p.kill()
-    for p in procs:
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs.values():
         p.join(timeout=5)
 
 
