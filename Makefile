@@ -1,12 +1,15 @@
 # replyall-storm: one command per job. `make run` and `make test` set everything up first.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# PYTHON defaults to the newest supported Python (3.13, 3.12, 3.11) that actually runs here;
+# pass PYTHON=/path/to/python3.x (and VENV=dir) to choose another.
+PYTHON ?= $(shell .ci/find-python 2>/dev/null)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 .PHONY: run test bench lint clean
 
 $(BIN)/python:
-	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "replyall-storm needs Python 3.11, found " + sys.version'
+	@test -n "$(PYTHON)" || { .ci/find-python >/dev/null; exit 1; }
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "replyall-storm needs Python 3.11 or later, found " + sys.version'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -24,11 +27,11 @@ run: $(VENV)/.run-installed
 
 ## The whole test suite (lint included), as CI runs it; notebooks run in fast mode.
 test: $(VENV)/.test-installed
-	$(BIN)/ruff check src model experiments tests
+	$(BIN)/ruff check src model experiments tests notebooks/app.py
 	REPLYALL_FAST=1 $(BIN)/pytest -n 2 --durations=15 --nbmake tests notebooks
 
 bench: $(VENV)/.run-installed
 	$(BIN)/replyall bench
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) .venv-py311 .venv-py313 results .pytest_cache

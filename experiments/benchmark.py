@@ -56,29 +56,22 @@ def engine_speed(
     import os
 
     os.environ["REPLYALL_CACHE"] = cache_dir
-    import numpy as np
-
-    from replyall_storm.model.run import make_engine, organisation, streams
+    from replyall_storm.model.run import build_engine
     from replyall_storm.model.scenarios import get_scenario
-    from replyall_storm.model.world import set_up
 
     params = get_scenario("nhs2016").params(n_users=users, horizon_min=minutes)
-    org_seed, sim_seq = streams(seed)
-    org, _ = organisation(params, org_seed)
-    rng = np.random.default_rng(sim_seq)
     t0 = time.perf_counter()
-    eng = make_engine(engine, set_up(params, org, rng), rng)
+    eng = build_engine(engine, params, seed)  # the run's set-up, then the engine (agents)
     t1 = time.perf_counter()
-    eng.start()
-    for minute in range(minutes):
-        eng.advance(minute)
+    for _ in range(minutes):
+        eng.step()
     t2 = time.perf_counter()
-    checks = int(eng.recorder.frame()["checks"].sum())
+    checks = int(eng.loop.series()["checks"].sum())
     return {
         "engine": engine,
         "users": users,
         "minutes": minutes,
-        "setup_s": t1 - t0,
+        "setup_s": t1 - t0 - eng.run_setup.graph_s,
         "step_s": t2 - t1,
         "per_agent_minute_s": (t2 - t1) / (users * minutes),
         "checks": checks,

@@ -4,8 +4,8 @@ At a mail check a user reads the ``new`` thread messages delivered since the las
 takes at most one action. Each message read exposes the user to three competing hazards
 (units: per message read):
 
-* remove-me   ``h_r = remove_rate * (1 - a) * social``
-* complain    ``h_c = complain_rate * a * social * role``
+* remove-me   ``h_r = remove_rate * (1 - a) * social * bystander``
+* complain    ``h_c = complain_rate * a * social * bystander * role``
 * mute        ``h_m = mute_rate * a``
 
 where ``a = seen / (seen + annoyance_half)`` is the annoyance after reading (``seen`` counts
@@ -15,10 +15,31 @@ audience`` with ``peers`` the user's graph neighbours who have sent a reply-all 
 and ``role = manager_complain_factor`` for team managers (else 1). A user who already replied
 has ``h_r`` multiplied by ``repeat_remove_factor`` and ``h_c`` by ``repeat_complain_factor``.
 
-Reading ``new`` messages gives total hazard ``H = (h_r + h_c + h_m) * new``; the user acts with
-probability ``1 - exp(-H)`` and the action is drawn in proportion to the three hazards. One
-uniform number per check decides both, so the rule is a pure function of its inputs and one
-draw: the engines differ only in how they schedule checks.
+Three mechanisms make the reply hazards depend on what the user perceives; each is off at its
+default and then leaves the rule as above (the tests check it):
+
+* **Diffusion of responsibility** (bystander effect; Darley and Latane 1968, and for e-mail
+  Barron and Yechiam 2002): ``bystander = (perceived / hidden_audience_size) **
+  -bystander_exponent``, with ``perceived`` the list size when the audience is visible and
+  ``hidden_audience_size`` (the few addresses a reader sees) when it is not.
+* **Relevance through the organisation**: a message from a sender who shares the reader's
+  team counts ``relevance_boost ** 4`` times a message from a stranger elsewhere in the
+  directory, one from the same department ``** 3``, organisation ``** 2``, region ``** 1``
+  (:func:`relevance_weights`). The engines pass the sum of the weights of the messages read,
+  ``weighted`` (:mod:`.relevance` computes it); without it every message weighs 1.
+* **Limited attention** (Weng et al. 2012; Hodas and Lerman 2012): a reader facing ``new``
+  unread messages attends to each with probability ``1 / (1 + new / attention_span)``, so a
+  long unread thread is skimmed and the branching ratio falls as a storm grows.
+
+The exposure of a check is ``x = weighted * attention`` (messages); the user acts with
+probability ``1 - exp(-(h_r + h_c + h_m) x)`` and the action is drawn in proportion to the three
+hazards. One uniform number per check decides both, so the rule is a pure function of its
+inputs and one draw: the engines differ only in how they schedule checks.
+
+Each engine gathers what the rule sees of its checking users in one place, as a
+:class:`RuleInputs` (the fast engine for all of a minute's readers at once, a Mesa ``User`` for
+itself), and calls :func:`decide_for`. A new input to the rule is a new field there, filled in
+by each engine's one gathering method.
 """
 
 from __future__ import annotations
@@ -29,6 +50,36 @@ import numpy as np
 
 from .parameters import StormParams
 from .states import Action
+
+LEVELS = 5
+"""Hierarchy levels a sender can share with a reader: team, department, organisation, region,
+directory (the last: nothing closer)."""
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """What the decision rule sees of each checking user (arrays of equal length).
+
+    Attributes:
+        new: messages read at this check (messages; 0 means nothing to read: no action).
+        seen: messages read so far, ``new`` included (messages).
+        peers: graph neighbours who have sent a reply-all (users).
+        replied: whether the user has already sent a reply-all.
+        manager: whether the user manages a team.
+        audience_visible: whether the user sees the audience size (array, or one bool for all).
+        list_size: members of the list (users): the audience a user sees when it is visible.
+        weighted: relevance-weighted count of the messages read (``None``: every message
+            weighs 1, the mechanism is off).
+    """
+
+    new: np.ndarray
+    seen: np.ndarray
+    peers: np.ndarray
+    replied: np.ndarray
+    manager: np.ndarray
+    audience_visible: np.ndarray | bool
+    list_size: int
+    weighted: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +97,44 @@ def annoyance(seen: np.ndarray | float, params: StormParams) -> np.ndarray:
     return seen / (seen + params.annoyance_half)
 
 
+def bystander_factor(audience_visible: np.ndarray | bool, list_size: np.ndarray | float,
+                     params: StormParams) -> np.ndarray:
+    """Multiplier on the reply hazards from the audience a user perceives (1 when off)."""
+    if params.bystander_exponent == 0.0:
+        return np.ones(np.shape(audience_visible))
+    perceived = np.where(audience_visible, np.asarray(list_size, dtype=np.float64),
+                         params.hidden_audience_size)
+    return (perceived / params.hidden_audience_size) ** -params.bystander_exponent
+
+
+def relevance_weights(params: StormParams) -> np.ndarray:
+    """Weight of a message by the closest unit its sender shares with the reader.
+
+    Index 0 = same team, 1 department, 2 organisation, 3 region, 4 only the directory:
+    ``relevance_boost ** (4 - level)``; all ones when the mechanism is off.
+    """
+    return float(params.relevance_boost) ** np.arange(LEVELS - 1, -1, -1, dtype=np.float64)
+
+
+def attention(new: np.ndarray | float, params: StormParams) -> np.ndarray:
+    """Share of the ``new`` unread messages a reader attends to: ``1 / (1 + new / span)``."""
+    new = np.asarray(new, dtype=np.float64)
+    if not np.isfinite(params.attention_span):
+        return np.ones_like(new)
+    return 1.0 / (1.0 + new / params.attention_span)
+
+
+def exposure(new: np.ndarray | float, weighted: np.ndarray | float | None,
+             params: StormParams) -> np.ndarray:
+    """Messages' worth of exposure at a check: ``weighted * attention(new)`` (messages).
+
+    ``weighted`` is the relevance-weighted count of the messages read (``new`` when None).
+    """
+    new = np.asarray(new, dtype=np.float64)
+    base = new if weighted is None else np.asarray(weighted, dtype=np.float64)
+    return base * attention(new, params)
+
+
 def hazards(
     seen: np.ndarray | float,
     peers: np.ndarray | float,
@@ -53,6 +142,8 @@ def hazards(
     manager: np.ndarray | bool,
     params: StormParams,
     audience_visible: np.ndarray | bool | None = None,
+    *,
+    list_size: int | float | None = None,
 ) -> Hazards:
     """Hazards per message read for users in the given situation (vectorised over users).
 
@@ -64,11 +155,15 @@ def hazards(
         params: the scenario's parameters.
         audience_visible: whether the user sees the audience size; defaults to
             ``params.audience_visible`` (a mitigation may set it per user).
+        list_size: members of the list (users), for the bystander effect; default
+            ``params.n_users``.
     """
     a = annoyance(seen, params)
     if audience_visible is None:
         audience_visible = params.audience_visible
     audience = np.where(audience_visible, params.visible_audience_factor, 1.0)
+    size = params.n_users if list_size is None else list_size
+    audience = audience * bystander_factor(audience_visible, size, params)
     social = (1.0 + params.peer_weight * np.asarray(peers, dtype=np.float64)) * audience
     replied = np.asarray(replied, dtype=bool)
     remove = params.remove_rate * (1.0 - a) * social
@@ -81,7 +176,11 @@ def hazards(
 
 
 def action_probabilities(new: np.ndarray | float, h: Hazards) -> tuple[np.ndarray, ...]:
-    """Probabilities of (remove-me, complain, mute) at a check that reads ``new`` messages."""
+    """Probabilities of (remove-me, complain, mute) at a check with exposure ``new``.
+
+    ``new`` is the check's exposure in messages (:func:`exposure`; the messages read when
+    no mechanism weighs them).
+    """
     new = np.asarray(new, dtype=np.float64)
     total = h.remove + h.complain + h.mute
     p_act = -np.expm1(-total * new)
@@ -99,6 +198,9 @@ def decide(
     uniform: np.ndarray,
     params: StormParams,
     audience_visible: np.ndarray | bool | None = None,
+    *,
+    weighted: np.ndarray | None = None,
+    list_size: int | float | None = None,
 ) -> np.ndarray:
     """The action (:class:`Action` codes, int8) each checking user takes.
 
@@ -108,12 +210,14 @@ def decide(
         peers: graph neighbours who have sent a reply-all (users).
         replied: whether the user has already sent a reply-all.
         manager: whether the user manages a team.
-        audience_visible: whether the user sees the audience size (default: the params').
         uniform: one U(0, 1) draw per user, from the run's generator.
         params: the scenario's parameters.
+        audience_visible: whether the user sees the audience size (default: the params').
+        weighted: relevance-weighted count of the messages read (default ``new``).
+        list_size: members of the list (users), for the bystander effect.
     """
-    h = hazards(seen, peers, replied, manager, params, audience_visible)
-    p_remove, p_complain, p_mute = action_probabilities(new, h)
+    h = hazards(seen, peers, replied, manager, params, audience_visible, list_size=list_size)
+    p_remove, p_complain, p_mute = action_probabilities(exposure(new, weighted, params), h)
     u = np.asarray(uniform, dtype=np.float64)
     c1 = p_remove
     c2 = c1 + p_complain
@@ -123,3 +227,10 @@ def decide(
     action = np.where(u < c2, np.int8(Action.COMPLAIN), action)
     action = np.where(u < c1, np.int8(Action.REMOVE_ME), action)
     return action.astype(np.int8)
+
+
+def decide_for(inputs: RuleInputs, uniform: np.ndarray, params: StormParams) -> np.ndarray:
+    """:func:`decide` for users described by ``inputs``, with one U(0, 1) draw each."""
+    return decide(inputs.new, inputs.seen, inputs.peers, inputs.replied, inputs.manager,
+                  uniform, params, inputs.audience_visible, weighted=inputs.weighted,
+                  list_size=inputs.list_size)

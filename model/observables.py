@@ -33,17 +33,37 @@ COLUMNS = [
     "failed_checks",
     "unable_fraction",
     "list_active",
+    "transport_events",
 ]
+
+FLOAT_COLUMNS = (
+    "delay_min",
+    "normal_delay_min",
+    "received_per_user",
+    "read_per_user",
+    "unable_fraction",
+)
+"""Columns of float values (the others count messages or users, and ``list_active``)."""
 
 
 class Recorder:
-    """Per-minute observables, preallocated for ``horizon`` minutes."""
+    """Per-minute observables, preallocated for ``horizon`` minutes.
 
-    def __init__(self, horizon: int, list_size: int, start_clock_h: float) -> None:
+    Besides the series it keeps each mailbox database's stream counter at the end of every
+    minute (``streams``, ``(horizon, databases)``), from which :mod:`.inboxes` tells what
+    every inbox held at any minute. ``transport_events`` counts what the transport handled in
+    the minute: the list's expansion of each accepted message into one copy per member, the
+    deliveries, and a non-delivery report to the sender of each bounced reply-all.
+    """
+
+    def __init__(self, horizon: int, list_size: int, start_clock_h: float,
+                 n_databases: int = 1) -> None:
         self.horizon = horizon
         self.list_size = list_size
         self.start_clock_h = start_clock_h
         self.data = {c: np.zeros(horizon, dtype=np.float64) for c in COLUMNS}
+        self.streams = np.zeros((horizon, n_databases), dtype=np.int64)
+        self._expanded = 0  # messages the list had expanded by the previous minute
 
     def record(
         self,
@@ -79,6 +99,17 @@ class Recorder:
         d["failed_checks"][minute] = failed_checks
         d["unable_fraction"][minute] = unable_fraction
         d["list_active"][minute] = transport.list_active
+        expanded = (transport.accepted - self._expanded) * self.list_size
+        self._expanded = transport.accepted
+        d["transport_events"][minute] = expanded + delivered + bounced
+        self.streams[minute] = transport.streams
+
+    def value(self, column: str, minute: int) -> float | int | bool:
+        """One observable at the end of ``minute``, typed as in :meth:`frame`."""
+        value = self.data[column][minute]
+        if column == "list_active":
+            return bool(value)
+        return float(value) if column in FLOAT_COLUMNS else int(value)
 
     def frame(self) -> pd.DataFrame:
         """The series as a DataFrame, one row per minute, with the clock time in hours."""
@@ -86,14 +117,7 @@ class Recorder:
         df["clock_h"] = (self.start_clock_h + df["minute"] / 60.0) % 24.0
         for c in COLUMNS:
             df[c] = self.data[c]
-        floats = (
-            "delay_min",
-            "normal_delay_min",
-            "received_per_user",
-            "read_per_user",
-            "unable_fraction",
-        )
-        ints = [c for c in COLUMNS if c not in floats]
+        ints = [c for c in COLUMNS if c not in FLOAT_COLUMNS]
         df[ints] = df[ints].astype(np.int64)
         df["list_active"] = df["list_active"].astype(bool)
         return df

@@ -212,6 +212,44 @@ class StormParams:
         1.0,
         "Multiplier on reply hazards when the audience size is visible [A].",
     )
+    # --- what a user perceives: three mechanisms (off by default; model/decision.py) -----
+    bystander_exponent: float = _p(
+        0.0,
+        "exponent",
+        0.0,
+        3.0,
+        "Diffusion of responsibility: reply hazards times (perceived audience / "
+        "hidden_audience_size) ** -exponent; the perceived audience is the list size when "
+        "visible. 0 = off. Darley and Latane 1968; for e-mail requests Barron and Yechiam "
+        "2002 [R: the effect; A: its size].",
+    )
+    hidden_audience_size: float = _p(
+        5.0,
+        "recipients",
+        1.0,
+        1e6,
+        "Audience a reader perceives when the list hides its size: the few addresses "
+        "shown; in 2016 recipients 'could see only a few addresses' [R/A].",
+    )
+    relevance_boost: float = _p(
+        1.0,
+        "factor per level",
+        1.0,
+        1e3,
+        "Relevance through the organisation: a message from a sender sharing the reader's "
+        "region counts this many times one from elsewhere in the directory, organisation "
+        "x^2, department x^3, team x^4. 1 = off [A].",
+    )
+    attention_span: float = _p(
+        _INF,
+        "messages",
+        0.0,
+        _INF,
+        "Limited attention: a reader with n unread messages attends to each with "
+        "probability 1 / (1 + n / span), skimming long threads. inf = off. Weng et al. "
+        "2012; Hodas and Lerman 2012 [A].",
+        lo_open=True,
+    )
     # --- transport and administrators ---------------------------------------------------
     capacity_per_min: float = _p(
         120_000.0,
@@ -222,6 +260,24 @@ class StormParams:
         "was 3-5 M a day (~3,000/min); queues took about a day to "
         "clear [R/D].",
         lo_open=True,
+    )
+    n_databases: int = _p(
+        1,
+        "databases",
+        1,
+        100_000,
+        "Mailbox databases the list's members live on, each with its own queue and its share "
+        "of the capacity; members are spread over them at random. 1 = one FIFO for the "
+        "whole list [A].",
+    )
+    capacity_spread: float = _p(
+        0.0,
+        "log-sd",
+        0.0,
+        3.0,
+        "Spread of delivery speed per member between databases: sd of its log; "
+        "0 = every inbox fills at the same pace. With a spread some inboxes are hours "
+        "behind others, as the 2016 inbox counts (123 by noon, 411 by 14:30) show [A].",
     )
     degrade_backlog: float = _p(
         20e6,

@@ -1,4 +1,4 @@
-"""Run one storm: build (or load) the organisation, set up the world, run an engine.
+"""Run one storm: set the run up, build the engine, step it to the horizon.
 
 This is the single entry point the CLI, the experiments and the notebooks use::
 
@@ -6,10 +6,8 @@ This is the single entry point the CLI, the experiments and the notebooks use::
     result = simulate(get_scenario("small").params(), seed=1)
     result.summary["messages_per_user"], result.series.head()
 
-Random streams: a run's seed (an int or a ``numpy.random.SeedSequence``) spawns two child
-sequences, one for the organisation graph and one for everything the simulation draws, so the
-same seed gives the same run bit for bit, and the graph can be held fixed across runs
-(``org_seed``) for common random numbers.
+The set-up (random streams, organisation, initial world) is :func:`~.run_setup.prepare_run`;
+the same seed gives the same run bit for bit with either engine's own draws.
 """
 
 from __future__ import annotations
@@ -19,49 +17,47 @@ import time
 import numpy as np
 
 from .engines import ENGINES, check_size
-from .engines.base import Engine, RunResult
+from .engines.base import Engine, RunResult, run_to_horizon
 from .errors import ParameterError
-from .graph_cache import cached_organisation
 from .org import Organisation, OrgSpec
-from .org_generator import build_organisation
 from .parameters import StormParams
-from .world import set_up
+from .run_setup import prepare_run
+
+__all__ = ["build_engine", "simulate"]
 
 
-def streams(seed: int | np.random.SeedSequence) -> tuple[int, np.random.SeedSequence]:
-    """(organisation seed, simulation seed sequence) derived from a run's seed."""
-    if isinstance(seed, np.random.SeedSequence):
-        root = seed
-    else:
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ParameterError("seed", seed, "must be a non-negative integer")
-        root = np.random.SeedSequence(int(seed))
-    org = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 0))
-    sim = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 1))
-    return int(org.generate_state(1, np.uint64)[0]), sim
+def build_engine(
+    engine: str,
+    params: StormParams,
+    seed: int | np.random.SeedSequence = 0,
+    *,
+    org: Organisation | None = None,
+    org_seed: int | None = None,
+    org_spec: OrgSpec | None = None,
+    cache: bool = True,
+    users_until: int | None = None,
+) -> Engine:
+    """The engine called ``engine``, set up for one run (arguments as :func:`simulate`'s).
 
+    ``"fast"`` is a :class:`~.engines.fast.FastEngine`; ``"mesa"`` is the Mesa
+    :class:`~.engines.mesa_engine.StormModel`. Either is stepped one minute at a time with
+    ``step()``; its ``run_setup`` is the set-up it started from.
+    """
+    if engine not in ENGINES:
+        raise ParameterError("engine", engine, f"must be one of {', '.join(ENGINES)}")
+    params = params.validate()
+    if engine == "mesa":
+        check_size(params.n_users, params.horizon_min)  # before building anything
+        from .engines.mesa_engine import StormModel
 
-def make_engine(name: str, setup, rng: np.random.Generator) -> Engine:
-    """The engine called ``name`` over ``setup``."""
-    if name == "fast":
-        from .engines.fast import FastEngine
+        return StormModel.from_params(
+            params, seed=seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache,
+            users_until=users_until,
+        )
+    from .engines.fast import FastEngine
 
-        return FastEngine(setup, rng)
-    if name == "mesa":
-        from .engines.mesa_engine import MesaEngine
-
-        return MesaEngine(setup, rng)
-    raise ParameterError("engine", name, f"must be one of {', '.join(ENGINES)}")
-
-
-def organisation(
-    params: StormParams, org_seed: int, spec: OrgSpec | None = None, cache: bool = True
-) -> tuple[Organisation, bool]:
-    """The organisation for a run, from the on-disk cache when ``cache`` (and whether it was)."""
-    spec = spec or OrgSpec()
-    if cache:
-        return cached_organisation(params.n_users, spec, org_seed)
-    return build_organisation(params.n_users, spec, np.random.default_rng(org_seed)), False
+    run = prepare_run(params, seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache)
+    return FastEngine(run, users_until=users_until)
 
 
 def simulate(
@@ -75,6 +71,7 @@ def simulate(
     cache: bool = True,
     progress: bool = False,
     snapshot_minutes: tuple[int, ...] = (),
+    users_until: int | None = None,
 ) -> RunResult:
     """Simulate one storm.
 
@@ -88,34 +85,34 @@ def simulate(
         cache: keep organisations on disk between runs (``REPLYALL_CACHE``).
         progress: show a progress bar.
         snapshot_minutes: minutes at whose end every user's state is kept.
+        users_until: stop simulating users' checks from this minute on; the transport runs
+            to the horizon (see :class:`~.minute_loop.MinuteLoop`). For calibrations whose
+            observations depend only on what the transport does once the list is disabled.
 
     The summary gains ``engine``, ``seed`` (entropy of the root sequence), ``graph_s`` and
     ``sim_s`` (wall seconds) and ``graph_cached``.
     """
     params = (params or StormParams()).validate()
-    if engine not in ENGINES:
-        raise ParameterError("engine", engine, f"must be one of {', '.join(ENGINES)}")
-    if engine == "mesa":
-        check_size(params.n_users, params.horizon_min)
-    derived_org_seed, sim_seq = streams(seed)
     t0 = time.perf_counter()
-    cached = False
-    if org is None:
-        org, cached = organisation(
-            params, derived_org_seed if org_seed is None else org_seed, org_spec, cache
-        )
-    t1 = time.perf_counter()
-    rng = np.random.default_rng(sim_seq)
-    setup = set_up(params, org, rng)
-    result = make_engine(engine, setup, rng).run(
-        progress=progress, snapshot_minutes=snapshot_minutes
+    eng = build_engine(
+        engine, params, seed, org=org, org_seed=org_seed, org_spec=org_spec, cache=cache,
+        users_until=users_until,
     )
-    t2 = time.perf_counter()
+    try:
+        result = run_to_horizon(
+            eng, progress=progress, snapshot_minutes=snapshot_minutes, desc=f"{engine} engine"
+        )
+    finally:
+        if engine == "mesa":
+            eng.release()
+    run = eng.run_setup
     result.summary.update(
         engine=engine,
-        seed=str(sim_seq.entropy),
-        graph_s=t1 - t0,
-        sim_s=t2 - t1,
-        graph_cached=cached,
+        seed=run.seed_entropy,
+        graph_s=run.graph_s,
+        sim_s=time.perf_counter() - t0 - run.graph_s,
+        graph_cached=run.graph_cached,
     )
+    if users_until is not None:
+        result.summary["users_simulated_until"] = int(users_until)
     return result

@@ -1,24 +1,31 @@
-"""The mail transport: a FIFO queue of list messages delivered at a finite rate.
+"""The mail transport: the list's messages queued on mailbox databases, delivered at finite rates.
 
-A reply-all accepted by the list is one message to each of its ``L`` members: ``L``
-deliveries. The transport works through its queue in order, completing at most
-``capacity_per_min`` deliveries per minute; the list expands members in a fixed order (a
-random permutation of the members, drawn once), so delivery ``j`` of the whole stream goes to
-message ``j // L`` and to the member at position ``j % L``. A single counter ``T`` (deliveries
-made, purged ones included) therefore tells how many messages each member has received:
+A reply-all accepted by the list is expanded into one delivery to each of its ``L`` members
+(``L`` *expansion* events of the transport). The members' mailboxes live on ``K`` mailbox
+databases (``n_databases``); each database works through its own FIFO queue, completing at most
+its capacity of deliveries per minute. The list expands members in a fixed order (a random
+permutation of the members, drawn once): the member at list position ``r`` lives on database
+``k`` with ``starts[k] <= r < starts[k] + sizes[k]`` (contiguous, near-equal blocks of the
+permutation, so each database holds a random sample of the members) at position
+``j = r - starts[k]`` of that database's order. Delivery ``i`` of database ``k``'s stream goes
+to message ``i // L_k`` and to its member ``i % L_k``, so one counter per database (``T_k``,
+deliveries made or purged) tells how many messages each of its members has received::
 
-    received(position r) = #{m : m*L + r < T} - purged = ceil((T - r) / L) - purged(r)
+    received(k, j) = #{m : m L_k + j < T_k} - purged = ceil((T_k - j) / L_k) - purged(k, j)
 
-which costs O(1) per user and no per-user state. A purge drops every queued delivery (the
-interval ``[T, accepted * L)`` of the stream) and is recorded so that each member's count
-excludes it.
+which costs O(1) per member and no per-member state. With one database this is the single
+FIFO of the list. Capacities differ between databases (``capacity_spread``, see
+:func:`database_capacities`), which is what lets some inboxes be hours behind others.
 
-Conservation, checked by the tests at every minute::
+Conservation, checked by the tests at every minute, for every database and in total::
 
-    accepted * L == delivered + backlog + purged
+    accepted * L_k == delivered_k + backlog_k + purged_k
 
-Once the backlog grows past ``degrade_backlog`` the service degrades: a fraction of mail checks
-fails (users cannot connect), rising linearly to ``unable_max`` at twice that backlog.
+A database whose queue grows past its share of ``degrade_backlog`` degrades: a fraction of its
+members' mail checks fails (clients cannot connect), rising linearly to ``unable_max`` at twice
+that backlog. Reply-alls refused by the list bounce back to their senders as non-delivery
+reports (one transport event each). Admission of every offered reply-all is decided by the
+mitigation policies of :mod:`.policies`.
 """
 
 from __future__ import annotations
@@ -26,74 +33,143 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import ndtri
 
 from .parameters import StormParams
 from .policies import REASONS, Admission
 
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def database_capacities(sizes: np.ndarray, params: StormParams) -> np.ndarray:
+    """Deliveries per minute of each mailbox database, summing to ``capacity_per_min``.
+
+    Database ``k`` gets capacity in proportion to ``sizes[k] * exp(s * z_k)``, ``s =
+    capacity_spread``, with ``z_k`` the standard normal quantiles at the golden-ratio sequence
+    ``frac((k + 1/2) * 0.618...)``: a fixed, evenly spread sample of a log-normal spread of
+    delivery speed per member (no random draws, so the run's random streams do not depend on
+    it). ``capacity_spread = 0`` gives every member the same delivery speed.
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    k = np.arange(sizes.size, dtype=np.float64)
+    z = ndtri(((k + 0.5) * GOLDEN) % 1.0)
+    weight = sizes * np.exp(params.capacity_spread * z)
+    return float(params.capacity_per_min) * (weight / weight.sum())
+
 
 class Transport:
-    """Queue and delivery state of one distribution list (one thread).
+    """Queues and delivery state of one distribution list (one thread) on its databases.
 
     Args:
         list_size: members of the list, ``L`` (users).
-        params: the scenario (capacity, cut-off, purge, degradation).
+        params: the scenario (capacity, databases, cut-off, purge, degradation).
     """
 
     def __init__(self, list_size: int, params: StormParams) -> None:
-        self.list_size = int(list_size)
+        self.list_size = L = int(list_size)
         self.params = params
-        self.capacity = float(params.capacity_per_min)
+        k = max(1, min(int(params.n_databases), L))
+        edges = (np.arange(k + 1, dtype=np.int64) * L) // k
+        self.sizes = np.diff(edges)  # L_k: members per database
+        self.starts = edges[:-1]  # first list position of each database
+        self.capacities = database_capacities(self.sizes, params)  # deliveries / min
+        self.streams = np.zeros(k, dtype=np.int64)  # T_k: deliveries made or purged
+        self.purged_k = np.zeros(k, dtype=np.int64)  # deliveries dropped by purges
+        self.purge_log: list[tuple[int, np.ndarray, np.ndarray]] = []  # (minute, a_k, b_k)
+        self._carry = np.zeros(k)  # fractional capacity carried to the next minute
+        self._thresholds = params.degrade_backlog * (self.sizes / L)  # per-database degrade
         self.list_active = True
         self.accepted = 0  # messages accepted onto the list (the original included)
-        self.stream = 0  # T: deliveries made or purged, in stream order
-        self.purged = 0  # deliveries dropped by purges
         self.bounced = 0  # reply-alls refused (list disabled or blocked by a policy)
         self.refused = dict.fromkeys(REASONS, 0)  # bounced reply-alls by reason
-        self.admission = Admission(params, self.list_size)
+        self.admission = Admission(params, L)
         self.send_minutes: list[int] = []  # minute each accepted message was sent
-        self._purges: list[tuple[int, int]] = []  # purged stream intervals [a, b)
-        self._carry = 0.0  # fractional delivery capacity carried to the next minute
+        self.kinds: list[int] = []  # Action code of each accepted message (0: the original)
+        self.senders: list[int] = []  # user who sent each accepted message (-1: unknown)
         self.cut_minute: float = math.nan
 
     # --- state ---------------------------------------------------------------------------
     @property
+    def n_databases(self) -> int:
+        """Mailbox databases of the list's members."""
+        return int(self.sizes.size)
+
+    @property
+    def capacity(self) -> float:
+        """Deliveries per minute, all databases together."""
+        return float(self.capacities.sum())
+
+    @capacity.setter
+    def capacity(self, value: float) -> None:
+        self.capacities = self.capacities * (float(value) / self.capacities.sum())
+
+    @property
+    def purged(self) -> int:
+        """Deliveries dropped by purges."""
+        return int(self.purged_k.sum())
+
+    @property
     def delivered(self) -> int:
         """Deliveries completed so far (messages placed in inboxes)."""
-        return self.stream - self.purged
+        return int(self.streams.sum()) - self.purged
 
     @property
     def backlog(self) -> int:
-        """Deliveries queued and not yet made."""
-        return self.accepted * self.list_size - self.stream
+        """Deliveries queued and not yet made, all databases together."""
+        return self.accepted * self.list_size - int(self.streams.sum())
 
-    def unable_fraction(self) -> float:
-        """Fraction of mail checks that fail at the current backlog.
+    def backlogs(self) -> np.ndarray:
+        """Deliveries queued on each database (int64, length ``n_databases``)."""
+        return self.accepted * self.sizes - self.streams
+
+    def database_of(self, position: np.ndarray | int) -> np.ndarray | int:
+        """Database of the members at list ``position`` (0 <= position < L)."""
+        return np.searchsorted(self.starts, position, side="right") - 1
+
+    def unable_fractions(self) -> np.ndarray:
+        """Fraction of mail checks that fail on each database at its current backlog.
 
         Zero when storm traffic sits on a low-priority queue (``low_priority_queue``).
         """
         p = self.params
         if p.low_priority_queue:
-            return 0.0
-        excess = (self.backlog - p.degrade_backlog) / p.degrade_backlog
-        return p.unable_max * min(1.0, max(0.0, excess))
+            return np.zeros(self.n_databases)
+        excess = (self.backlogs() - self._thresholds) / self._thresholds
+        return p.unable_max * np.clip(excess, 0.0, 1.0)
+
+    def unable_fraction(self) -> float:
+        """Fraction of the members' mail checks that fail now (members' mean over databases)."""
+        return self.members_mean(self.unable_fractions())
+
+    def members_mean(self, per_database: np.ndarray) -> float:
+        """Mean over the list's members of a value per database (the value, for one)."""
+        if per_database.size == 1:
+            return float(per_database[0])
+        return float(per_database @ self.sizes) / self.list_size
+
+    def delays(self, minute: int) -> np.ndarray:
+        """Age of the oldest message each database has not delivered to all its members."""
+        head = np.minimum(self.streams // self.sizes, max(len(self.send_minutes) - 1, 0))
+        sent = np.asarray(self.send_minutes, dtype=np.float64)[head] if self.send_minutes \
+            else np.zeros(self.n_databases)
+        return np.where(self.backlogs() > 0, minute - sent, 0.0)
 
     def delay(self, minute: int) -> float:
         """Age of the oldest message not yet delivered to every member (minutes; 0 if none)."""
-        if self.backlog == 0:
-            return 0.0
-        head = self.stream // self.list_size
-        return float(minute - self.send_minutes[head])
+        return float(self.delays(minute).max())
 
     def normal_delay(self, minute: int) -> float:
-        """Delay of ordinary mail (minutes): the storm's delay, unless it is queued apart."""
+        """Longest delay of ordinary mail (minutes): the storm's, unless it is queued apart."""
         return 0.0 if self.params.low_priority_queue else self.delay(minute)
 
     def received(self, position: np.ndarray | int) -> np.ndarray | int:
         """Messages received so far by the members at list ``position`` (0 <= position < L)."""
-        L = self.list_size
-        count = (self.stream - position + L - 1) // L
-        for a, b in self._purges:
-            count = count - ((b - position + L - 1) // L - (a - position + L - 1) // L)
+        k = self.database_of(position)
+        size = self.sizes[k]
+        j = position - self.starts[k]
+        count = (self.streams[k] - j + size - 1) // size
+        for _, a, b in self.purge_log:
+            count = count - ((b[k] - j + size - 1) // size - (a[k] - j + size - 1) // size)
         return count
 
     # --- events --------------------------------------------------------------------------
@@ -102,35 +178,45 @@ class Transport:
         self.list_active = False
         self.cut_minute = float(minute)
         if purge:
-            self.purge()
+            self.purge(minute)
 
-    def purge(self) -> int:
-        """Drop every queued delivery; returns how many were dropped."""
-        end = self.accepted * self.list_size
-        dropped = end - self.stream
-        if dropped > 0:
-            self._purges.append((self.stream, end))
-            self.purged += dropped
-            self.stream = end
-        return dropped
+    def purge(self, minute: int = -1) -> int:
+        """Drop every queued delivery on every database at ``minute``; how many were dropped.
 
-    def submit(self, n_messages: int, minute: int) -> int:
-        """Offer ``n_messages`` reply-alls sent at ``minute``; returns how many were accepted.
+        Each database's purged stream interval ``[a_k, b_k)`` is logged with the minute, so
+        that members' counts (and :mod:`.inboxes`) exclude it from then on.
+        """
+        end = self.accepted * self.sizes
+        dropped = end - self.streams
+        if dropped.sum() > 0:
+            self.purge_log.append((int(minute), self.streams.copy(), end))
+            self.purged_k += dropped
+            self.streams = end.copy()
+        return int(dropped.sum())
 
-        Refused ones (the list is disabled) bounce back to their senders.
+    def submit(self, n_messages: int, minute: int, kind: int = 0, sender: int = -1) -> int:
+        """Offer ``n_messages`` messages of ``kind`` from ``sender`` sent at ``minute``.
+
+        Returns how many were accepted; refused ones (the list is disabled) bounce back to
+        their senders. The original message is ``submit(1, 0, sender=originator)``.
         """
         if not self.list_active:
             self.bounced += n_messages
             return 0
         self.accepted += n_messages
         self.send_minutes.extend([minute] * n_messages)
+        self.kinds.extend([kind] * n_messages)
+        self.senders.extend([sender] * n_messages)
         return n_messages
 
-    def offer(self, senders: np.ndarray, minute: int) -> np.ndarray:
+    def offer(self, senders: np.ndarray, minute: int, kinds: np.ndarray | None = None
+              ) -> np.ndarray:
         """Offer the reply-alls of ``senders`` (in order) at ``minute``; mask of accepted ones.
 
         The list must be active and every policy of :class:`~.policies.Admission` must admit
-        the message; refused ones bounce and are counted by reason in ``refused``.
+        the message; refused ones bounce and are counted by reason in ``refused``. ``kinds``
+        (the Action code of each reply-all) are kept in acceptance order for the observation
+        model (which messages an inbox holds).
         """
         if not self.list_active:
             accepted = np.zeros(len(senders), dtype=bool)
@@ -147,15 +233,19 @@ class Transport:
                     self.refused[reason] += 1
         n = int(accepted.sum())
         if n:
-            self.submit(n, minute)
+            self.accepted += n
+            self.send_minutes.extend([minute] * n)
+            self.kinds.extend((np.zeros(n, np.int64) if kinds is None
+                               else np.asarray(kinds)[accepted]).tolist())
+            self.senders.extend(np.asarray(senders)[accepted].tolist())
         self.bounced += len(senders) - n
         return accepted
 
     def deliver(self) -> int:
-        """Make one minute's deliveries; returns how many were made."""
-        budget = self.capacity + self._carry
-        whole = math.floor(budget)
-        made = min(whole, self.backlog)
-        self._carry = budget - whole if made == whole else 0.0
-        self.stream += made
-        return made
+        """Make one minute's deliveries on every database; returns how many were made."""
+        budget = self.capacities + self._carry
+        whole = np.floor(budget).astype(np.int64)
+        made = np.minimum(whole, self.backlogs())
+        self._carry = np.where(made == whole, budget - whole, 0.0)
+        self.streams += made
+        return int(made.sum())

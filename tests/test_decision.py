@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from replyall_storm.model.decision import action_probabilities, annoyance, decide, hazards
+from replyall_storm.model.decision import (
+    action_probabilities,
+    annoyance,
+    attention,
+    bystander_factor,
+    decide,
+    exposure,
+    hazards,
+    relevance_weights,
+)
 from replyall_storm.model.parameters import StormParams
 from replyall_storm.model.states import Action
 
@@ -237,3 +246,64 @@ def test_vectorised_call_equals_scalar_calls():
             assert float(p_one) == float(p_vec[i])
     # every action occurs in this sample, so the comparison covers them all
     assert set(np.unique(vec)) == {int(a) for a in Action}
+
+
+# --- the perception mechanisms (bystander, relevance, attention) -------------------------------
+
+def test_each_mechanism_switched_off_is_todays_rule():
+    new, seen, peers, replied, manager = grid()
+    u = np.random.default_rng(7).random(new.size)
+    base = decide(new, seen, peers, replied, manager, u, BASE)
+    off = BASE.replace(bystander_exponent=0.0, relevance_boost=1.0, attention_span=np.inf)
+    for kwargs in ({}, {"weighted": new, "list_size": 840_000}):
+        np.testing.assert_array_equal(decide(new, seen, peers, replied, manager, u, off,
+                                             **kwargs), base)
+    for visible in (False, True):
+        h0 = hazards(seen, peers, replied, manager, BASE, visible)
+        h1 = hazards(seen, peers, replied, manager, off, visible, list_size=10_000)
+        for a, b in zip((h0.remove, h0.complain, h0.mute), (h1.remove, h1.complain, h1.mute),
+                        strict=True):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(exposure(new, None, off), new)
+
+
+@pytest.mark.parametrize("beta", [0.3, 1.0])
+def test_bystander_hazards_fall_with_the_perceived_audience(beta):
+    params = BASE.replace(bystander_exponent=beta, hidden_audience_size=5.0)
+    sizes = np.array([5, 50, 500, 7_500, 840_000])
+    h = hazards(10.0, 0.0, False, False, params, True, list_size=sizes)
+    assert np.all(np.diff(h.remove) < 0) and np.all(np.diff(h.complain) < 0)
+    np.testing.assert_allclose(h.remove / h.remove[0], (sizes / 5.0) ** -beta)
+    mute = hazards(10.0, 0.0, False, False, BASE, True, list_size=sizes).mute
+    assert float(h.mute) == float(mute)  # muting is not a reply: no bystander effect
+    hidden = hazards(10.0, 0.0, False, False, params, False, list_size=840_000)
+    plain = hazards(10.0, 0.0, False, False, BASE, False)
+    assert float(hidden.remove) == pytest.approx(float(plain.remove))  # few addresses shown
+    np.testing.assert_allclose(bystander_factor(np.array([False, True]), 500, params),
+                               [1.0, 100.0 ** -beta])
+
+
+def test_relevance_weights_fall_with_organisational_distance():
+    w = relevance_weights(BASE.replace(relevance_boost=3.0))
+    np.testing.assert_array_equal(w, [81.0, 27.0, 9.0, 3.0, 1.0])
+    assert np.all(relevance_weights(BASE) == 1.0)
+    # a check reading close messages is more likely to reply than one reading strangers'
+    near = probs(BASE, new=4.0)
+    far = action_probabilities(exposure(4.0, 4.0 / 81.0, BASE),
+                               hazards(10.0, 0.0, False, False, BASE))
+    assert float(far[0]) < near[0] and float(far[1]) < near[1]
+
+
+@pytest.mark.parametrize("span", [1.0, 10.0, 100.0])
+def test_limited_attention_skims_long_unread_threads(span):
+    params = BASE.replace(attention_span=span)
+    new = np.array([1.0, 2.0, 10.0, 100.0, 1_000.0])
+    share = attention(new, params)
+    assert np.all(np.diff(share) < 0) and np.all(share <= 1.0)
+    x = exposure(new, None, params)
+    assert np.all(np.diff(x) > 0) and np.all(x < span)  # more to read, but never past span
+    np.testing.assert_allclose(x, new / (1.0 + new / span))
+    # the chance to act per message read falls as the unread pile grows
+    h = hazards(20.0, 0.0, False, False, params)
+    p_act = sum(action_probabilities(x, h))
+    assert np.all(np.diff(p_act / new) < 0)

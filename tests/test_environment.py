@@ -49,8 +49,20 @@ def test_environment_yml_lists_nothing_pyproject_does_not():
     assert not extra, f"environment.yml lists packages pyproject.toml does not: {sorted(extra)}"
 
 
-def test_python_version_agrees_and_the_project_is_installed_from_pyproject():
+def supported_pythons() -> list[tuple[int, int]]:
+    """The Python versions pyproject's classifiers name (3.x)."""
+    classifiers = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["classifiers"]
+    found = [re.fullmatch(r"Programming Language :: Python :: 3\.(\d+)", c) for c in classifiers]
+    return sorted((3, int(m.group(1))) for m in found if m)
+
+
+def test_python_range_agrees_and_the_project_is_installed_from_pyproject():
     conda, pip = conda_requirements()
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    assert conda["python"] == "==3.11" and ">=3.11" in requires
+    versions = supported_pythons()
+    (_, oldest), (_, newest) = versions[0], versions[-1]
+    assert versions == [(3, minor) for minor in range(oldest, newest + 1)], versions
+    assert (oldest, newest) == (11, 13)  # what CI tests (.ci/run: 3.11 and 3.13)
+    assert requires == f">=3.{oldest}"
+    assert conda["python"] == f">=3.{oldest},<3.{newest + 1}"
     assert any("-e ." in line for block in pip for line in block["pip"])

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from replyall_storm.model import run as run_module
+from replyall_storm.model import run_setup as run_setup_module
 from replyall_storm.model.errors import ParameterError
 from replyall_storm.model.parameters import StormParams, coerce, parameter_table
 from replyall_storm.model.run import simulate
@@ -147,7 +147,7 @@ def test_unknown_engine_is_refused_before_anything_is_built(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("an organisation was built")
 
-    monkeypatch.setattr(run_module, "organisation", boom)
+    monkeypatch.setattr(run_setup_module, "organisation", boom)
     with pytest.raises(ParameterError) as excinfo:
         simulate(get_scenario("small").params(), engine="gpu")
     one_line_error(excinfo, "engine", "fast", "mesa")
@@ -163,7 +163,7 @@ def test_mesa_refuses_the_full_directory_before_building_anything(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("an organisation was built")
 
-    monkeypatch.setattr(run_module, "organisation", boom)
+    monkeypatch.setattr(run_setup_module, "organisation", boom)
     params = get_scenario("nhs2016").params()
     assert params.n_users == 840_000
     with pytest.raises(ParameterError) as excinfo:

@@ -249,3 +249,149 @@ def test_unable_fraction_degrades_linearly_beyond_the_backlog_threshold(unable_m
     assert tr.unable_fraction() == pytest.approx(unable_max)
     tr.purge()
     assert tr.unable_fraction() == 0.0
+
+
+# --- several mailbox databases -----------------------------------------------------------------
+
+class NaiveDatabases:
+    """Reference model: an explicit FIFO of (message, member) deliveries per database, each
+    delivering at most its capacity per minute (fractions carried while the queue is busy)."""
+
+    def __init__(self, sizes, capacities):
+        self.queues = [NaiveQueue(int(s)) for s in sizes]
+        self.capacities = list(capacities)
+        self.carry = [0.0] * len(sizes)
+
+    def submit(self, n):
+        for q in self.queues:
+            q.submit(n)
+
+    def deliver(self):
+        made = 0
+        for i, q in enumerate(self.queues):
+            budget = self.capacities[i] + self.carry[i]
+            whole = math.floor(budget)
+            k = min(whole, len(q.queue))
+            self.carry[i] = budget - whole if k == whole else 0.0
+            q.deliver(k)
+            made += k
+        return made
+
+    def purge(self):
+        for q in self.queues:
+            q.purge()
+
+    def counts(self):
+        return np.concatenate([q.counts() for q in self.queues])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_databases_conserve_deliveries_each_and_match_an_explicit_queue_per_database(seed):
+    rng = np.random.default_rng(100 + seed)
+    size = int(rng.integers(2, 60))
+    k = int(rng.integers(2, 9))
+    tr = make(size, capacity_per_min=float(rng.choice([3.0, 7.5, 40.0])), n_databases=k,
+              capacity_spread=float(rng.choice([0.0, 0.5, 1.5])))
+    assert tr.n_databases == min(k, size) and tr.sizes.sum() == size
+    assert tr.capacity == pytest.approx(tr.params.capacity_per_min)
+    ref = NaiveDatabases(tr.sizes, tr.capacities)
+    minute, active = 0, True
+    for _ in range(250):
+        op = rng.choice(["submit", "deliver", "purge", "disable"], p=[0.3, 0.62, 0.04, 0.04])
+        if op == "submit":
+            n = int(rng.integers(0, 4))
+            if tr.submit(n, minute) == n and active:
+                ref.submit(n)
+        elif op == "deliver":
+            assert tr.deliver() == ref.deliver()
+            minute += 1
+        elif op == "purge":
+            tr.purge()
+            ref.purge()
+        elif op == "disable" and active:
+            tr.disable(minute, purge=False)
+            active = False
+        got = np.asarray(tr.received(np.arange(size)))
+        np.testing.assert_array_equal(got, ref.counts())
+        # conservation on every database and in total
+        delivered_k = np.add.reduceat(got, tr.starts)
+        np.testing.assert_array_equal(tr.accepted * tr.sizes,
+                                      delivered_k + tr.backlogs() + tr.purged_k)
+        assert tr.accepted * size == tr.delivered + tr.backlog + tr.purged
+        assert int(got.sum()) == tr.delivered
+
+
+def test_one_database_is_the_single_list_queue():
+    one = make(9, capacity_per_min=2.5)
+    many = make(9, capacity_per_min=2.5, n_databases=1, capacity_spread=2.0)
+    for tr in (one, many):
+        tr.submit(4, 0)
+    for _ in range(20):
+        assert one.deliver() == many.deliver()
+        np.testing.assert_array_equal(one.received(np.arange(9)), many.received(np.arange(9)))
+
+
+def test_databases_are_blocks_of_the_expansion_order_and_share_the_capacity():
+    tr = make(10, capacity_per_min=30.0, n_databases=3, capacity_spread=0.0)
+    np.testing.assert_array_equal(tr.sizes, [3, 3, 4])
+    np.testing.assert_array_equal(tr.database_of(np.arange(10)), [0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    np.testing.assert_allclose(tr.capacities, [9.0, 9.0, 12.0])  # same speed per member
+    assert make(5, n_databases=50).n_databases == 5  # never more databases than members
+
+
+def test_capacity_spread_makes_some_inboxes_fill_faster():
+    tr = make(1_000, capacity_per_min=500.0, n_databases=20, capacity_spread=1.0)
+    per_member = tr.capacities / tr.sizes
+    assert per_member.max() / per_member.min() > 10  # exp(1.0 * (z_max - z_min))
+    for minute in range(30):
+        tr.submit(4, minute)
+        tr.deliver()
+    counts = np.asarray(tr.received(np.arange(1_000)))
+    fast = tr.database_of(np.arange(1_000)) == int(np.argmax(per_member))
+    assert counts[fast].min() > 3 * np.median(counts)
+    # each database's delay is the age of its oldest undelivered message
+    delays = tr.delays(30)
+    assert delays[np.argmax(per_member)] < delays[np.argmin(per_member)]
+    assert delays.max() == 30.0  # the slowest database still holds the original
+    assert tr.delay(30) == delays.max()
+
+
+def test_a_database_degrades_on_its_own_backlog():
+    tr = make(100, capacity_per_min=1.0, n_databases=4, capacity_spread=2.0,
+              degrade_backlog=400.0, unable_max=0.5)  # each database's threshold: 100
+    tr.submit(3, 0)  # 75 queued on each database: below the threshold
+    assert np.all(tr.unable_fractions() == 0.0)
+    tr.submit(3, 0)  # 150 each: half-way to twice the threshold
+    np.testing.assert_allclose(tr.unable_fractions(), 0.25)
+    for _ in range(60):
+        tr.deliver()
+    unable = tr.unable_fractions()
+    backlog = tr.backlogs()
+    np.testing.assert_allclose(unable, 0.5 * np.clip(backlog / 100.0 - 1.0, 0.0, 1.0))
+    assert unable.min() < unable.max()  # the fast database recovered first
+    assert tr.unable_fraction() == pytest.approx(unable @ tr.sizes / 100)
+
+
+def test_a_purge_on_several_databases_drops_only_what_each_still_queues():
+    tr = make(12, capacity_per_min=12.0, n_databases=3, capacity_spread=1.0)
+    tr.submit(3, 0)
+    tr.deliver()
+    before = np.asarray(tr.received(np.arange(12)))
+    queued = tr.backlogs().copy()
+    assert tr.purge() == queued.sum() > 0
+    np.testing.assert_array_equal(tr.purged_k, queued)
+    np.testing.assert_array_equal(tr.received(np.arange(12)), before)
+    tr.submit(1, 5)
+    for _ in range(5):
+        tr.deliver()
+    np.testing.assert_array_equal(tr.received(np.arange(12)), before + 1)
+
+
+def test_accepted_messages_keep_their_kind_in_order():
+    tr = make(3)
+    tr.submit(1, 0)  # the original
+    ok = tr.offer(np.array([5, 6, 7]), 2, kinds=np.array([1, 2, 1]))
+    assert ok.all() and tr.kinds == [0, 1, 2, 1] and tr.send_minutes == [0, 2, 2, 2]
+    tr.disable(3, purge=False)
+    assert not tr.offer(np.array([8]), 4, kinds=np.array([2])).any()
+    assert tr.kinds == [0, 1, 2, 1] and tr.bounced == 1

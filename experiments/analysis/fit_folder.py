@@ -1,4 +1,4 @@
-"""SIR fits of every storm in a results folder: a ``replyall run`` folder or a sweep's.
+"""Queued-SIR fits of every storm in a results folder: a ``replyall run`` folder or a sweep's.
 
 A run folder (``series.parquet`` + ``summary.json``) gives one fit; a sweep folder
 (``manifest.json`` + ``series.parquet``) one fit per run, one per design point's ensemble mean
@@ -117,8 +117,8 @@ def fit_folder(path: Path, *, runs: bool = True, workers: int = 1, progress: boo
         workers: local processes.
         progress: show a progress bar.
         log: receives one-line warnings (more workers than CPUs).
-        options: :func:`fit_series` options (``curve``, ``form``, ``bin_min``, ``level``,
-            ``until_min``).
+        options: :func:`fit_series` options (``bin_min``, ``level``, ``until_min``,
+            ``intervals``).
     """
     kind, curves = load_curves(path)
     todo = ([] if not runs and kind == "sweep" else curves) + (

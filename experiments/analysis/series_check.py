@@ -1,7 +1,8 @@
 """Checking the tables a fit reads, once, as they are loaded (independent of the fit itself).
 
-A fit trusts its series: minutes that increase in even steps, counts that are finite and
-never negative, a list that is active or not. :func:`check_series` refuses anything else in
+A fit trusts its series: minutes that increase in even steps, counts (reply-alls per row)
+and levels (messages received per member, the clock) that are finite and never negative, a
+list that is active or not. :func:`check_series` refuses anything else in
 one line naming the file, the column and the row (rows counted from 0, as Parquet readers
 do), e.g. ``results/run/series.parquet: column sent_remove, row 42: -3 (counts must be finite
 and >= 0)``; :func:`read_table` refuses a file that is not Parquet, naming the command that
@@ -20,7 +21,8 @@ import pyarrow as pa
 from replyall_storm.model.errors import ParameterError
 
 COUNTS = ("sent_remove", "sent_complain", "accepted")  # reply-alls per row
-REQUIRED = ("minute", *COUNTS, "list_active")
+LEVELS = ("received_per_user", "clock_h")  # messages per member so far; the clock (hours)
+REQUIRED = ("minute", *COUNTS, *LEVELS, "list_active")
 
 
 class InputError(ParameterError):
@@ -48,13 +50,14 @@ def check_series(frame: pd.DataFrame, path: Path) -> None:
     for column in REQUIRED:
         if column not in frame:
             raise InputError(path, f"has no column {column}")
-    for column in COUNTS:
+    for column in (*COUNTS, *LEVELS):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
         bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
         if bad.size:
             row = int(bad[0])
+            what = "counts" if column in COUNTS else "values"
             raise InputError(path, f"column {column}, row {row}: {_shown(frame[column], row)} "
-                             "(counts must be finite and >= 0)")
+                             f"({what} must be finite and >= 0)")
     active = frame["list_active"]
     if active.isna().any() or not pd.api.types.is_bool_dtype(active):
         row = int(np.flatnonzero(active.isna().to_numpy())[0]) if active.isna().any() else 0

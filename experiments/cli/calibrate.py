@@ -90,9 +90,12 @@ def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
         click.echo(f"  ridge: {rg['a']} ~ {rg['b']} (r = {rg['r']:+.2f})")
     f = s["sir_ensemble"]
     if f is not None and f.get("R0") is not None:
-        click.echo(f"  SIR fit of the calibrated storm ({f['status']}): R0 = {_g(f['R0'])} "
-                   f"(95% CI {_g(f['R0_lo'])}-{_g(f['R0_hi'])}), 1/gamma = "
-                   f"{_g(f['infectious_period_min'])} min, peak at {_g(f['peak_min'])} min")
+        click.echo(f"  queued-SIR fit of the calibrated storm ({f['status']}): R0 = "
+                   f"{_g(f['R0'])} (95% CI {_g(f['R0_lo'])}-{_g(f['R0_hi'])}), mute "
+                   f"{_g(f['mu'])} per message read, reading lag 1/kappa = "
+                   f"{_g(1.0 / f['kappa'] if f.get('kappa') else None)} min, peak at "
+                   f"{_g(f['peak_min'])} min, R^2 {_g(f['r2_incidence'])} / "
+                   f"{_g(f['r2_received'])}")
         if s["sir_runs_R0"]:
             r = s["sir_runs_R0"]
             click.echo(f"    single re-simulated storms: R0 median {_g(r['median'])}, range "

@@ -51,8 +51,9 @@ def plot_predictive(series: pd.DataFrame, fits: pd.DataFrame, path: Path, title:
     ens = fits[fits["source"] == "ensemble mean"]
     if len(ens) and ens["status"].iloc[0] in ("ok", "unidentified", "boundary"):
         r = ens.iloc[0]
-        axes[1].set_title(f"SIR fit (ensemble mean): R0 = {r['R0']:.3g} "
-                          f"[{r['R0_lo']:.3g}, {r['R0_hi']:.3g}]", fontsize=9)
+        flag = "" if r["status"] == "ok" else f" [FLAGGED: {r['status']}]"
+        axes[1].set_title(f"queued-SIR fit (ensemble mean): R0 = {r['R0']:.3g} "
+                          f"[{r['R0_lo']:.3g}, {r['R0_hi']:.3g}]{flag}", fontsize=9)
     axes[1].set_ylabel("reply-alls accepted\n(cumulative)")
     axes[1].legend(loc="lower right")
     d = obs["max_delay_min"]

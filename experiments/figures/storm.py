@@ -1,8 +1,9 @@
 """Figures 1 and 7: one storm over time, beside what was reported in 2016.
 
 Both read a ``replyall run`` folder (``series.parquet``, ``summary.json``). Figure 1 also fits
-the forced SIR of :mod:`..sir_fit` to the reply-alls sent (a least-squares fit of a few
-seconds, deterministic: no simulation), and draws the 2016 observations
+the queued SIR of :mod:`..analysis.sir_fit` to the reply-alls sent and the messages received
+per member (a deterministic fit of a few seconds: no simulation), shows its statistics and,
+when the fit is flagged, says so on the figure; and it draws the 2016 observations
 (:mod:`..calibration.observations`, from ``experiments/data/storms.toml``) with their
 reported ranges.
 """
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from ..analysis.sir_fit import fit_series, sir_cumulative
+from ..analysis.sir_fit import fit_series, fitted_curves
 from ..calibration import observations
 from . import RUN_DIR, style
 
@@ -50,27 +51,32 @@ def _scale_note(summary: dict) -> str:
 
 
 def sir_fit_curve(series: pd.DataFrame, stored: Path | None = None
-                  ) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Fit the forced SIR to the reply-alls sent, or read ``replyall fit``'s fit.
+                  ) -> tuple[dict, pd.DataFrame | None]:
+    """Fit the queued SIR to the run, or read ``replyall fit``'s fit.
 
-    Returns the fit row, the bin starts (minutes) and the fitted reply-alls per ``BIN_MIN``
-    bin (empty when the fit has no parameters). The fit is ``replyall fit``'s when the run
-    folder has one (``stored``: its ``sir_fit.parquet``, the ``sent`` row), else made here
-    with the same defaults.
+    Returns the fit row and the fitted model's per-minute curves (None when the fit has no
+    parameters). The fit is ``replyall fit``'s when the run folder has one (``stored``: its
+    ``sir_fit.parquet``), else made here with the same defaults.
     """
     fit = None
     if stored is not None and stored.exists():
         rows = pd.read_parquet(stored)
-        rows = rows[rows["curve"] == "sent"] if "curve" in rows else rows
-        fit = rows.iloc[0].to_dict() if len(rows) else None
+        fit = rows.iloc[0].to_dict() if len(rows) and "r2_received" in rows else None
     if fit is None:
-        fit = fit_series(series, curve="sent", form="incidence")
-    n_bins = len(series) // BIN_MIN
-    edges = np.arange(n_bins + 1, dtype=float) * BIN_MIN
-    if not np.isfinite(fit.get("beta", math.nan)):
-        return fit, edges[:-1], np.zeros(0)
-    cum = sir_cumulative(edges, fit["beta"], fit["gamma"], fit["S0"], fit["cutoff_min"], "sent")
-    return fit, edges[:-1], np.diff(cum)
+        fit = fit_series(series)
+    if not np.isfinite(fit.get("R0", math.nan)):
+        return fit, None
+    return fit, fitted_curves(fit, len(series), float(series["clock_h"].iloc[0]))
+
+
+def fit_label(fit: dict) -> str:
+    """The fit's headline with its intervals and goodness of fit, and its flag if any."""
+    if not np.isfinite(fit.get("R0", math.nan)):
+        return f"queued-SIR fit: {fit['status']} ({fit['message']})"
+    text = (f"queued-SIR fit: $R_0$ = {fit['R0']:.3g} [{fit['R0_lo']:.3g}, "
+            f"{fit['R0_hi']:.3g}], $\\mu$ = {fit['mu']:.2g}/msg, $R^2$ = "
+            f"{fit['r2_incidence']:.2f} / {fit['r2_received']:.3f}")
+    return text if fit["status"] == "ok" else f"FLAGGED ({fit['status']}): {text}"
 
 
 def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
@@ -82,7 +88,8 @@ def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
     """
     series, summary = load_run(results)
     stored_fit = Path(results) / RUN_DIR / "sir_fit.parquet"
-    fit, starts, fitted = sir_fit_curve(series, stored_fit)
+    fit, fitted = sir_fit_curve(series, stored_fit)
+    flagged = fit["status"] != "ok"
     show = 6.0  # hours shown in (a) and (b): the replying happens early
     with style.styled():
         fig = style.figure("two", 3.0)
@@ -99,14 +106,19 @@ def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
         ax_a.bar(x[keep], sent["sent_complain"][keep], width=width, align="edge",
                  bottom=sent["sent_remove"][keep], color=style.COMPLAIN_COLOUR, lw=0,
                  label='model: "stop replying all" sent')
-        if fitted.size:
-            label = f"SIR fit to reply-alls sent, $R_0$ = {fit['R0']:.3g}"
-            if np.isfinite(fit["R0_lo"]):
-                label += f" (95% CI {fit['R0_lo']:.3g}-{fit['R0_hi']:.3g})"
+        if fitted is not None:
+            per_bin = fitted.groupby(fitted["minute"] // BIN_MIN)["incidence"].sum()
+            starts = per_bin.index.to_numpy() * BIN_MIN
             k = starts / 60.0 < show
             ax_a.step(np.append(starts[k], starts[k][-1] + BIN_MIN) / 60.0,
-                      np.append(fitted[k], fitted[k][-1]), where="post",
-                      color=style.FIT_COLOUR, lw=1.0, label=label)
+                      np.append(per_bin.to_numpy()[k], per_bin.to_numpy()[k][-1]),
+                      where="post", color=style.FIT_COLOUR, lw=1.0,
+                      ls="--" if flagged else "-", label=fit_label(fit))
+        ax_a.text(0.02, 0.97, ("FIT FLAGGED: " + fit["status"]) if flagged else
+                  f"fit ok: $R^2$ {fit['r2_incidence']:.2f} (reply-alls), "
+                  f"{fit['r2_received']:.3f} (inbox)", transform=ax_a.transAxes, ha="left",
+                  va="top", fontsize=style.FONT_PT - 1.5,
+                  color=style.OBSERVED_COLOUR if flagged else "0.3")
         ax_a.set_xlim(0, show)
         ax_a.set_ylabel(f"reply-alls sent per {BIN_MIN} min")
         # (b) reply-alls accepted by the list, cumulative, vs reported senders
@@ -127,6 +139,9 @@ def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
                   label="model: messages received per user")
         ax_c.plot(hours, series["read_per_user"], color=style.RECEIVED_COLOUR, ls="--",
                   label="model: messages read per user")
+        if fitted is not None:
+            ax_c.plot(fitted["minute"] / 60.0, fitted["received_per_user"], color=style.FIT_COLOUR,
+                      lw=0.8, ls="--" if flagged else ":", label="queued-SIR fit: received")
         final = _obs("messages_per_user")
         ax_c.axhspan(final.lo, final.hi, color=style.OBSERVED_COLOUR, alpha=0.15, lw=0,
                      label='2016: "approx 151" each [C] to 221 [D]')

@@ -1,8 +1,12 @@
 """Engines: schedulers that apply the one decision rule (``model/decision.py``) over time.
 
-``fast`` visits only the users who check mail in a minute, as NumPy arrays; ``mesa`` steps a
-Mesa agent per user on a ``mesa.discrete_space.Network``. Both share the minute loop in
-:mod:`.base`, the transport, the recorder and the set-up, so they differ only in scheduling.
+``fast`` visits only the users who check mail in a minute, as NumPy arrays
+(:class:`.fast.FastEngine`); ``mesa`` steps a Mesa agent per user on a
+``mesa.discrete_space.Network`` (:class:`.mesa_engine.StormModel`, an ordinary
+``mesa.Model``). Both start from the same set-up (``model/run_setup.py``) and run the same
+minute loop (``model/minute_loop.py``), which owns the transport and the recorder, so they
+differ only in scheduling. :mod:`.base` drives either to its horizon. Importing this package
+does not import Mesa.
 """
 
 from ..errors import ParameterError

@@ -1,43 +1,26 @@
-"""The minute loop every engine shares, and what a run returns.
+"""What every engine offers ``simulate``, how a run is driven to its horizon, what it returns.
 
-One simulated minute, in this order:
-
-1. If the cut-off time has come, administrators disable the list (and purge its queue if the
-   scenario says so).
-2. Users due to check mail do so (the engine's job): each check fails with the transport's
-   current ``unable_fraction``; otherwise the user reads what has been delivered and applies
-   the decision rule. Decisions use the world as it was at the start of the minute.
-3. This minute's reply-alls are offered to the list: accepted while it is active and every
-   mitigation policy admits them (``model/policies.py``), else bounced.
-4. Users who replied for the first time become visible to their graph neighbours (peers).
-5. The transport makes up to ``capacity_per_min`` deliveries.
-6. The recorder stores the minute's observables.
+An engine is a scheduler of mail checks over the shared world (``model/world.py``); the
+minute loop it runs (``model/minute_loop.py``) is the same for all of them. Both engines
+(:class:`~.fast.FastEngine` and the Mesa :class:`~.mesa_engine.StormModel`) satisfy
+:class:`Engine`: ``step()`` simulates one minute, ``loop`` is the run's minute loop (transport
+and recorder), ``run_setup`` the set-up it started from, ``final_arrays()`` each user's state.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..observables import Recorder, summarise
-from ..transport import Transport
+from ..inboxes import TransportRecord
+from ..minute_loop import MinuteLoop
+from ..observables import summarise
+from ..run_setup import RunSetup
 from ..world import StormSetup
-
-
-@dataclass
-class MinuteChecks:
-    """What the users who checked mail in one minute did."""
-
-    remove: np.ndarray  # user ids sending "remove me"
-    complain: np.ndarray  # user ids sending a complaint
-    first_senders: np.ndarray  # user ids replying for the first time
-    checks: int  # checks attempted
-    failed: int  # checks that failed (service degraded)
 
 
 @dataclass
@@ -46,120 +29,77 @@ class RunResult:
 
     series: pd.DataFrame  # one row per minute (see observables.COLUMNS)
     summary: dict[str, Any]  # one row of headline numbers
-    setup: StormSetup
+    setup: StormSetup  # the initial world
     final_state: np.ndarray  # int8 State of each user at the end
     read: np.ndarray  # messages read by each user at the end
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # minute -> State per user
+    transport: TransportRecord | None = None  # every database's stream, minute by minute
 
 
-class Engine(ABC):
-    """A scheduler of mail checks over the shared world; subclasses implement the checks."""
+class Engine(Protocol):
+    """A scheduler ``simulate`` can run (see module docstring)."""
 
-    name = "base"
+    loop: MinuteLoop
+    run_setup: RunSetup
 
-    def __init__(self, setup: StormSetup, rng: np.random.Generator) -> None:
-        self.setup = setup
-        self.params = setup.params
-        self.rng = rng
-        self.transport = Transport(setup.list_size, setup.params)
-        self.recorder = Recorder(
-            setup.params.horizon_min, setup.list_size, setup.params.start_clock_h
-        )
+    def step(self) -> None:
+        """Simulate one minute."""
+        ...
 
-    @abstractmethod
-    def check_mail(self, minute: int, unable_fraction: float) -> MinuteChecks:
-        """Let the users due at ``minute`` check mail and decide."""
-
-    @abstractmethod
-    def reveal_senders(self, users: np.ndarray) -> None:
-        """Make first-time senders ``users`` visible to their graph neighbours."""
-
-    @abstractmethod
-    def note_reached(self, users: np.ndarray) -> None:
-        """Remember that ``users``' reply-alls reached the list."""
-
-    @abstractmethod
-    def state_counts(self) -> np.ndarray:
-        """Users per State (length 4, sums to n_users)."""
-
-    @abstractmethod
-    def read_total(self) -> int:
-        """Messages read so far, summed over users."""
-
-    @abstractmethod
     def final_arrays(self) -> tuple[np.ndarray, np.ndarray, int, int]:
         """(state per user, read per user, senders reached, senders attempted)."""
+        ...
 
-    def start(self) -> None:
-        """Minute 0 begins with the original message on the list."""
-        self.transport.submit(1, 0)
 
-    def advance(self, minute: int) -> None:
-        """Simulate one minute (steps 1-6 of the module docstring)."""
-        params, tr = self.params, self.transport
-        if tr.list_active and minute >= params.cutoff_min:
-            tr.disable(minute, purge=params.purge_at_cutoff)
-        unable = tr.unable_fraction()
-        mc = self.check_mail(minute, unable)
-        senders = np.concatenate([mc.remove, mc.complain])
-        if senders.size > 1:  # replies of one minute reach the list in random order
-            senders = self.rng.permutation(senders)
-        ok = tr.offer(senders, minute)
-        accepted = int(ok.sum())
-        if accepted:
-            self.note_reached(senders[ok])
-        if mc.first_senders.size:
-            self.reveal_senders(mc.first_senders)
-        delivered = tr.deliver()
-        self.recorder.record(
-            minute,
-            sent_remove=mc.remove.size,
-            sent_complain=mc.complain.size,
-            accepted=accepted,
-            bounced=senders.size - accepted,
-            delivered=delivered,
-            transport=tr,
-            read_total=self.read_total(),
-            counts=self.state_counts(),
-            checks=mc.checks,
-            failed_checks=mc.failed,
-            unable_fraction=unable,
-        )
+def result_of(engine: Engine, snapshots: dict[int, np.ndarray] | None = None) -> RunResult:
+    """The series and summary of the minutes ``engine`` has simulated."""
+    state, read, reached, attempted = engine.final_arrays()
+    loop = engine.loop
+    series = loop.recorder.frame()
+    read_by_members = read[loop.world.members]
+    summary = summarise(series, loop.transport, read_by_members, reached, attempted)
+    return RunResult(
+        series=series,
+        summary=summary,
+        setup=loop.world,
+        final_state=state.copy(),
+        read=read.copy(),
+        snapshots=snapshots or {},
+        transport=TransportRecord.of(loop.transport, loop.recorder.streams[: loop.minute]),
+    )
 
-    def result(self, snapshots: dict[int, np.ndarray] | None = None) -> RunResult:
-        """The series and summary of the minutes simulated."""
-        state, read, reached, attempted = self.final_arrays()
-        series = self.recorder.frame()
-        summary = summarise(series, self.transport, read[self.setup.members], reached, attempted)
-        return RunResult(
-            series=series,
-            summary=summary,
-            setup=self.setup,
-            final_state=state.copy(),
-            read=read.copy(),
-            snapshots=snapshots or {},
-        )
 
-    def run(self, progress: bool = False, snapshot_minutes: tuple[int, ...] = ()) -> RunResult:
-        """Simulate ``horizon_min`` minutes and return the series and the summary.
+def run_to_horizon(
+    engine: Engine,
+    *,
+    progress: bool = False,
+    snapshot_minutes: tuple[int, ...] = (),
+    desc: str = "simulating",
+) -> RunResult:
+    """Step ``engine`` up to ``horizon_min`` and return the series and the summary.
 
-        Args:
-            progress: show a progress bar (minutes simulated, rate, ETA).
-            snapshot_minutes: minutes at whose end each user's state is kept.
-        """
-        snapshots: dict[int, np.ndarray] = {}
-        wanted = set(snapshot_minutes)
-        self.start()
-        with tqdm(
-            total=self.params.horizon_min,
-            desc=f"{self.name} engine",
-            unit="min",
-            disable=not progress,
-            leave=False,
-        ) as bar:
-            for minute in range(self.params.horizon_min):
-                self.advance(minute)
-                if minute in wanted:
-                    snapshots[minute] = self.final_arrays()[0].copy()
-                bar.update(1)
-        return self.result(snapshots)
+    Args:
+        engine: a freshly built engine (or one part-way through its run).
+        progress: show a progress bar (minutes simulated, rate, ETA).
+        snapshot_minutes: minutes at whose end each user's state is kept.
+        desc: the progress bar's label.
+    """
+    loop = engine.loop
+    wanted = set(snapshot_minutes)
+    snapshots: dict[int, np.ndarray] = {}
+    horizon = loop.params.horizon_min
+    with tqdm(
+        total=horizon,
+        initial=loop.minute,
+        desc=desc,
+        unit="min",
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        while not loop.finished:
+            minute = loop.minute
+            engine.step()
+            if minute in wanted:
+                snapshots[minute] = engine.final_arrays()[0].copy()
+            bar.update(1)
+    return result_of(engine, snapshots)

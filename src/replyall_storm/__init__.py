@@ -8,6 +8,8 @@ cheap and ``replyall_storm.model`` needs none of the experiments' packages)::
     result.summary["messages_per_user"], result.series      # one row per simulated minute
 
 * :func:`simulate`, :class:`StormParams`, :func:`get_scenario`: one storm (``model/``);
+* :class:`StormModel`: the same storm as a ``mesa.Model``, stepped one minute at a time
+  (Mesa is imported only when it is asked for); :func:`prepare_run`: the one run set-up;
 * :func:`run_sweep`, :func:`load_spec`: many storms from a spec, locally or on Dask;
 * :func:`fit_series`: the SIR with the administrators' cut-off as forcing, fitted to a storm;
 * :func:`calibrate`: ABC calibration to the 2016 observations; :func:`load_storms`: the
@@ -33,6 +35,8 @@ _EXPORTS = {
     "get_scenario": "replyall_storm.model.scenarios",
     "SCENARIOS": "replyall_storm.model.scenarios",
     "ParameterError": "replyall_storm.model.errors",
+    "StormModel": "replyall_storm.model.engines.mesa_engine",
+    "prepare_run": "replyall_storm.model.run_setup",
     "run_sweep": "replyall_storm.experiments.sweeps",
     "load_spec": "replyall_storm.experiments.sweeps",
     "fit_series": "replyall_storm.experiments.analysis.sir_fit",
