@@ -48,7 +48,7 @@ def one_line(result, code: int = 2) -> str:
     (["fit", ".", "--level", "inf"], "error: --level='inf': must be a finite number"),
     (["compare", "--replicates", "two"], "error: --replicates='two': must be a whole number"),
     (["sweep", "smoke", "--workers", "many"], "error: --workers='many': must be a whole number"),
-    (["fit", ".", "--curve", "nope"], "error: --curve"),
+    (["fit", ".", "--intervals", "nope"], "error: --intervals"),
     (["run", "--bogus"], "error: no such option '--bogus'"),
     (["sweep"], "error: missing argument 'SPEC'"),
     (["nosuchcommand"], "error: no such command 'nosuchcommand'"),
