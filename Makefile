@@ -5,7 +5,7 @@ PYTHON ?= $(shell .ci/find-python 2>/dev/null)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench mutate lint clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { .ci/find-python >/dev/null; exit 1; }
@@ -32,6 +32,12 @@ test: $(VENV)/.test-installed
 
 bench: $(VENV)/.run-installed
 	$(BIN)/replyall bench
+
+## Mutation testing (slow, not in CI): hand-made bugs in the core modules, caught or not, score
+## per module in results/mutation/report.md. MUTATE_ARGS="--module checking --jobs 1" narrows it.
+MUTATE_ARGS ?= --jobs 2
+mutate: $(VENV)/.test-installed
+	nice -n 15 $(BIN)/python tests/mutation/run.py $(MUTATE_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-py311 .venv-py313 results .pytest_cache

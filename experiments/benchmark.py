@@ -11,6 +11,7 @@ and imports ("start-up"), building or loading the graph, and simulating.
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import tempfile
 import time
@@ -18,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from replyall_storm.model.errors import ParameterError
+from replyall_storm.model.parameters import StormParams
 
 
 def _peak_rss_mb() -> float:
@@ -94,6 +96,9 @@ def check_sizes(users: int, hours: float, speed_users: int, mesa_minutes: int,
                             ("--fast-minutes", fast_minutes, 1)):
         if value < lo:
             raise ParameterError(name, value, f"must be at least {lo}")
+    longest = StormParams.__dataclass_fields__["horizon_min"].metadata["hi"]  # minutes
+    if not (math.isfinite(hours) and 0 < hours * 60 <= longest):
+        raise ParameterError("--hours", hours, f"must be in (0, {longest // 60}] (hours)")
     minutes = int(round(hours * 60))
     if minutes < 1:
         raise ParameterError("--hours", hours, "must be > 0 (hours)")

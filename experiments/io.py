@@ -3,7 +3,8 @@
 Every writer goes through a temporary file in the target folder and ``os.replace``, which is
 atomic on POSIX: a run killed mid-write leaves at most a ``.tmp`` file that no reader takes
 for a result. :func:`plain` is the one place where NumPy and pandas values become plain
-Python values for JSON (summaries, manifests, run records).
+Python values for JSON (summaries, manifests, run records). :func:`writable_folder` and
+:func:`writable_file` check an output location before any work, creating nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,60 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from replyall_storm.model.errors import ParameterError
+
+
+def writable_folder(path: str | Path, option: str = "--out") -> Path:
+    """``path`` as a Path if results can be written there; else a one-line ParameterError.
+
+    Nothing is created: an existing folder is tested by opening an unnamed temporary file in
+    it, a folder still to be made by the same test in its nearest existing parent (so a
+    read-only place, a path under a file or ``/dev/null``, or a full permission denial is
+    refused before anything is simulated). A path that is not valid UTF-8 is refused too:
+    results folders are named in manifests, JSON and Parquet, which are UTF-8.
+    """
+    text = _utf8(path, option)
+    folder = Path(text)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ParameterError(option, text, "is a file, not a folder")
+    probe = folder
+    while not os.path.exists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if not os.path.isdir(probe):
+        raise ParameterError(option, text, f"cannot be made: {probe} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        where = "" if probe == folder else f" ({probe} is the nearest existing folder)"
+        raise ParameterError(option, text, f"is not writable{where}: "
+                             f"{err.strerror or err}") from None
+    return folder
+
+
+def writable_file(path: str | Path, option: str) -> Path:
+    """``path`` as a Path if a file can be written there (see :func:`writable_folder`)."""
+    text = _utf8(path, option)
+    file = Path(text)
+    if os.path.isdir(file):
+        raise ParameterError(option, text, "is a folder, not a file")
+    try:
+        writable_folder(file.parent, option)
+    except ParameterError as err:
+        raise ParameterError(option, text, err.allowed) from None
+    return file
+
+
+def _utf8(path: str | Path, option: str) -> str:
+    """``path`` as text; ParameterError if it holds bytes that are not UTF-8."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParameterError(option, os.fsencode(text), "the path is not valid UTF-8; "
+                             "choose a name that is") from None
+    return text
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:

@@ -28,6 +28,8 @@ def activity(minute: np.ndarray | float, params: StormParams) -> np.ndarray:
     start, end = params.workday_start_h, params.workday_end_h
     in_day = (clock >= start) & (clock < end)
     near = ((clock >= start - 2.0) & (clock < start)) | ((clock >= end) & (clock < end + 2.0))
+    # on the clock face: a day from 01:00 has its early hours from 23:00, one to 23:00 until 01:00
+    near |= (clock >= start + 22.0) | (clock < end - 22.0)
     night = max(params.night_activity, 1e-6)
     return np.where(in_day, 1.0, np.where(near, max(params.evening_activity, night), night))
 

@@ -77,7 +77,7 @@ class Admission:
             sent = self.recent.setdefault(sender, deque())
             while sent and sent[0] <= minute - 60:
                 sent.popleft()
-            if len(sent) >= p.rate_limit_per_hour:
+            if len(sent) + 1 > p.rate_limit_per_hour:  # at most the limit, also when fractional
                 return "rate_limit"
             sent.append(minute)
         if self.protect:

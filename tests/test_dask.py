@@ -96,11 +96,13 @@ def test_unreachable_scheduler_fails_fast_with_exit_2(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    import distributed  # noqa: F401  (time the refusal, not the import)
+
     t0 = time.monotonic()
     with pytest.raises(ParameterError, match="no Dask scheduler answered within 10 s"):
         run_sweep(SMOKE, tmp_path / "out", scheduler=f"tcp://127.0.0.1:{port}",
                   progress=False)
-    assert time.monotonic() - t0 < 15
+    assert time.monotonic() - t0 < 25  # its own 10 s time-out, not Dask's default 30 s
     assert not (tmp_path / "out").exists()
     result = CliRunner().invoke(main, ["sweep", str(SMOKE), "--out", str(tmp_path / "out"),
                                        "--scheduler", str(tmp_path / "nothing.json"),

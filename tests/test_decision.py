@@ -307,3 +307,24 @@ def test_limited_attention_skims_long_unread_threads(span):
     h = hazards(20.0, 0.0, False, False, params)
     p_act = sum(action_probabilities(x, h))
     assert np.all(np.diff(p_act / new) < 0)
+
+
+def test_decide_for_hands_the_rule_every_input():
+    """Each field of RuleInputs reaches the rule: the list's own size (a department's list
+    under the bystander effect, not the organisation's), weights, audience, roles."""
+    from replyall_storm.model.decision import RuleInputs, decide_for
+
+    params = BASE.replace(n_users=2_000, bystander_exponent=0.5, relevance_boost=2.0)
+    new, seen, peers, replied, manager = grid()
+    rng = np.random.default_rng(9)
+    u = rng.random(new.size)
+    weighted = new * rng.uniform(0.5, 4.0, new.size)
+    visible = rng.random(new.size) < 0.5
+    inputs = RuleInputs(new=new, seen=seen, peers=peers, replied=replied, manager=manager,
+                        audience_visible=visible, list_size=60, weighted=weighted)
+    got = decide_for(inputs, u, params)
+    want = decide(new, seen, peers, replied, manager, u, params, visible, weighted=weighted,
+                  list_size=60)
+    np.testing.assert_array_equal(got, want)
+    whole = decide(new, seen, peers, replied, manager, u, params, visible, weighted=weighted)
+    assert not np.array_equal(got, whole)  # the list's size matters here

@@ -79,11 +79,13 @@ def test_wrong_types_and_choices_are_refused(name, value, fragment):
 
 
 def test_whole_number_floats_for_int_fields_are_converted_or_refused(run_storm):
-    try:
-        params = get_scenario("small").params(horizon_min=120.0)
-    except ParameterError:
-        return
+    params = get_scenario("small").params(horizon_min=120.0, n_databases=3.0)
+    assert type(params.horizon_min) is int and params.horizon_min == 120
+    assert type(params.n_databases) is int and params.n_databases == 3
     assert run_storm(params).series.shape[0] == 120
+    with pytest.raises(ParameterError) as excinfo:
+        get_scenario("small").params(horizon_min=120.5)
+    one_line_error(excinfo, "horizon_min", "whole number")
 
 
 def test_numpy_numbers_are_numbers():
@@ -91,9 +93,29 @@ def test_numpy_numbers_are_numbers():
     assert params.n_users == 2_000 and type(params.n_users) is int
 
 
-def test_boundaries_are_accepted():
-    StormParams().replace(mute_rate=0.0, remove_rate=1.0, unable_max=1.0, n_users=100,
-                          capacity_per_min=1e-6, cutoff_min=math.inf, horizon_min=1)
+@pytest.mark.parametrize(("name", "edge", "beyond"), [
+    ("mute_rate", 0.0, -1e-12), ("remove_rate", 1.0, 1.0 + 1e-12), ("unable_max", 1.0, 1.01),
+    ("n_users", 100, 99), ("n_users", 1_000_000, 1_000_001), ("horizon_min", 1, 0),
+    ("cutoff_min", math.inf, -1.0), ("check_median_min", 1.0, 0.999),
+    ("rate_limit_per_hour", 1.0, 0.999), ("sp_threshold", 5, 4), ("sp_threshold", 20, 21),
+    ("n_databases", 1, 0), ("capacity_spread", 3.0, 3.001), ("attention_span", math.inf, 0.0),
+])
+def test_boundaries_are_accepted_and_just_beyond_refused(name, edge, beyond):
+    params = StormParams().replace(**{name: edge})
+    assert getattr(params, name) == edge and params.validate() is params
+    with pytest.raises(ParameterError) as excinfo:
+        StormParams().replace(**{name: beyond})
+    one_line_error(excinfo, name, "must be")
+
+
+def test_open_lower_bounds_accept_anything_above():
+    params = StormParams().replace(capacity_per_min=1e-6, annoyance_half=1e-9,
+                                   degrade_backlog=1e-9, attention_span=1e-9)
+    assert (params.capacity_per_min, params.attention_span) == (1e-6, 1e-9)
+    for name in ("capacity_per_min", "annoyance_half", "degrade_backlog", "attention_span"):
+        with pytest.raises(ParameterError) as excinfo:
+            StormParams().replace(**{name: 0.0})
+        one_line_error(excinfo, name, "must be in (0, ")
 
 
 @pytest.mark.parametrize("end", [7.0, 8.0])

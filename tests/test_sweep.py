@@ -158,7 +158,7 @@ def _sweep_cmd(spec: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _wait_for_parts(out: Path, proc: subprocess.Popen, at_least: int) -> int:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # generous: a loaded machine starts workers slowly
     while time.monotonic() < deadline and proc.poll() is None:
         n = len(list((out / "parts").rglob("run-*.json"))) if (out / "parts").exists() else 0
         if n >= at_least:
@@ -205,16 +205,16 @@ def test_ctrl_c_stops_promptly_and_keeps_completed_runs(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        _wait_for_parts(out, proc, 4)
-        t0 = time.monotonic()
+        at_signal = _wait_for_parts(out, proc, 4)
         os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends the whole group
-        _, err = proc.communicate(timeout=30)
-        assert time.monotonic() - t0 < 10
+        _, err = proc.communicate(timeout=180)  # a condition, not a clock: loaded machines
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     assert "run the same command to resume" in err and "Traceback" not in err
     done = len(list((out / "parts").rglob("run-*.json")))
+    # promptly: the runs in flight (at most 4 per worker) are abandoned, no new one starts
+    assert at_signal <= done <= at_signal + 8 < 40
     resumed = run_sweep(spec, out, workers=1, progress=False)
     assert (resumed.skipped, resumed.ran) == (done, 40 - done)

@@ -395,3 +395,56 @@ def test_accepted_messages_keep_their_kind_in_order():
     tr.disable(3, purge=False)
     assert not tr.offer(np.array([8]), 4, kinds=np.array([2])).any()
     assert tr.kinds == [0, 1, 2, 1] and tr.bounced == 1
+
+
+def test_database_capacities_follow_their_formula():
+    """``C * L_k exp(s z_k) / sum``, z_k the normal quantile of frac((k + 1/2) * 0.618...)."""
+    from statistics import NormalDist
+
+    from replyall_storm.model.transport import database_capacities
+
+    sizes = np.array([3, 3, 4, 5])
+    golden = (math.sqrt(5.0) - 1.0) / 2.0
+    for spread in (0.0, 0.7, 2.0):
+        params = StormParams().replace(capacity_per_min=100.0, capacity_spread=spread)
+        z = [NormalDist().inv_cdf(((k + 0.5) * golden) % 1.0) for k in range(4)]
+        weight = sizes * np.exp(spread * np.array(z))
+        got = database_capacities(sizes, params)
+        np.testing.assert_allclose(got, 100.0 * weight / weight.sum(), rtol=1e-12)
+        assert got.sum() == pytest.approx(100.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_each_databases_delay_is_the_age_of_its_oldest_undelivered_message(seed):
+    rng = np.random.default_rng(300 + seed)
+    size, k = int(rng.integers(6, 40)), int(rng.integers(2, 6))
+    tr = make(size, capacity_per_min=float(rng.choice([4.0, 9.5])), n_databases=k,
+              capacity_spread=1.0)
+    ref = NaiveDatabases(tr.sizes, tr.capacities)
+    sent_at = []
+    for minute in range(80):
+        n = int(rng.integers(0, 3)) if minute < 40 else 0
+        tr.submit(n, minute)
+        ref.submit(n)
+        sent_at += [minute] * n
+        tr.deliver()
+        ref.deliver()
+        expected = [minute - sent_at[q.queue[0][0]] if q.queue else 0.0 for q in ref.queues]
+        np.testing.assert_array_equal(tr.delays(minute), expected)
+        assert tr.delay(minute) == max(expected)
+
+
+def test_refused_reply_alls_leave_no_kind_or_sender_behind():
+    tr = make(3, rate_limit_per_hour=1.0)
+    tr.submit(1, 0, sender=9)
+    ok = tr.offer(np.array([5, 5, 6, 5]), 2, kinds=np.array([2, 1, 1, 2]))
+    assert ok.tolist() == [True, False, True, False]
+    assert tr.kinds == [0, 2, 1] and tr.senders == [9, 5, 6] and tr.send_minutes == [0, 2, 2]
+    assert tr.refused["rate_limit"] == 2 and tr.bounced == 2 and tr.accepted == 3
+
+
+def test_the_members_mean_weighs_databases_by_their_members():
+    tr = make(10, n_databases=3)
+    np.testing.assert_array_equal(tr.sizes, [3, 3, 4])
+    assert tr.members_mean(np.array([0.0, 0.0, 1.0])) == pytest.approx(0.4)
+    assert make(10).members_mean(np.array([0.25])) == 0.25

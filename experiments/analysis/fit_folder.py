@@ -10,6 +10,7 @@ the executor (:mod:`..sweeps.executor`), in this process or a local pool.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from tqdm.auto import tqdm
 
 from replyall_storm.model.errors import ParameterError
 
-from ..sweeps.executor import Outcome, execute
+from ..sweeps.executor import Outcome, execute, local_workers
+from .series_check import InputError, check_series, read_table
 from .sir_fit import ensemble_mean, fit_series
 
 Curves = list[tuple[dict[str, Any], pd.DataFrame]]
@@ -41,19 +43,38 @@ def fit_task(task: FitTask) -> dict[str, Any]:
 
 
 def load_curves(path: Path) -> tuple[str, Curves]:
-    """The series to fit in a run or sweep folder (``"run"`` or ``"sweep"``), with labels."""
+    """The series to fit in a run or sweep folder (``"run"`` or ``"sweep"``), with labels.
+
+    Every table is checked as it is read (:mod:`.series_check`): a file that is not Parquet,
+    a sweep without ``runs.parquet``, a series with negative or non-finite counts or minutes
+    out of order is one line naming the file (and the column and row).
+    """
     makes = (f"`replyall run --out {path}` or `replyall sweep SPEC --out {path}` makes one")
     if not path.is_dir():
         raise ParameterError("PATH", str(path), f"must be a `replyall run` or sweep folder; "
                              f"{makes}")
     series_path = path / "series.parquet"
     if (path / "manifest.json").exists():
+        remake = f"replyall sweep SPEC --out {path}"
         if not series_path.exists():
             raise ParameterError("PATH", str(path), "holds no series.parquet: the sweep kept "
                                  "no series (outputs.series = false) or is unfinished")
-        varied = json.loads((path / "manifest.json").read_text()).get("varied", [])
-        runs = pd.read_parquet(path / "runs.parquet").set_index("run_id")
-        series = pd.read_parquet(series_path)
+        if not (path / "runs.parquet").exists():
+            raise ParameterError("PATH", str(path), f"holds no runs.parquet: the sweep is "
+                                 f"unfinished (`{remake}` finishes it)")
+        try:
+            varied = json.loads((path / "manifest.json").read_text()).get("varied", [])
+        except (OSError, ValueError, AttributeError):
+            raise InputError(path / "manifest.json", f" is unreadable: `{remake}` rebuilds "
+                             "it") from None
+        runs = read_table(path / "runs.parquet", remake)
+        series = read_table(series_path, remake)
+        check_series(series, series_path)
+        missing = sorted(set(series["run_id"]) - set(runs["run_id"]))
+        if missing:
+            raise InputError(series_path, f"column run_id: run {missing[0]} is not in "
+                             f"runs.parquet (`{remake}` rebuilds both)")
+        runs = runs.set_index("run_id")
         curves = []
         for rid, g in series.groupby("run_id", sort=True):
             r = runs.loc[rid]
@@ -62,7 +83,9 @@ def load_curves(path: Path) -> tuple[str, Curves]:
             curves.append((label, g.reset_index(drop=True)))
         return "sweep", curves
     if series_path.exists():
-        return "run", [({"source": path.name}, pd.read_parquet(series_path))]
+        series = read_table(series_path, f"replyall run --out {path}")
+        check_series(series, series_path)
+        return "run", [({"source": path.name}, series)]
     raise ParameterError("PATH", str(path), f"holds neither series.parquet nor manifest.json; "
                          f"{makes}")
 
@@ -85,7 +108,7 @@ def ensembles(curves: Curves) -> Curves:
 
 
 def fit_folder(path: Path, *, runs: bool = True, workers: int = 1, progress: bool = False,
-               **options: Any) -> pd.DataFrame:
+               log: Callable[[str], None] | None = None, **options: Any) -> pd.DataFrame:
     """Fit every storm of the folder ``path``; one row per fit, in a stable order.
 
     Args:
@@ -93,6 +116,7 @@ def fit_folder(path: Path, *, runs: bool = True, workers: int = 1, progress: boo
         runs: for a sweep, fit each run too (not only the ensemble means).
         workers: local processes.
         progress: show a progress bar.
+        log: receives one-line warnings (more workers than CPUs).
         options: :func:`fit_series` options (``bin_min``, ``level``, ``until_min``,
             ``intervals``).
     """
@@ -108,7 +132,7 @@ def fit_folder(path: Path, *, runs: bool = True, workers: int = 1, progress: boo
                 **task.label, "status": "error", "message": outcome.error})
             bar.update(1)
 
-        execute(fit_task, tasks, handle, workers=min(workers, max(len(tasks), 1)))
+        execute(fit_task, tasks, handle, workers=local_workers(workers, len(tasks), log))
     table = pd.DataFrame(rows).sort_values("order").drop(columns="order")
     front = [c for c in ("source", "run_id", "point") if c in table]
     return table[front + [c for c in table if c not in front]].reset_index(drop=True)

@@ -27,15 +27,27 @@ from ..io import atomic_write, write_parquet
 
 @dataclass(frozen=True)
 class Policy:
-    """A named mitigation: parameter overrides on top of the scenario."""
+    """A named mitigation: parameter overrides on top of the scenario.
+
+    ``baseline``: the row without any mitigation. Its overrides also switch off every
+    mitigation the scenario or ``--set`` switched on for all rows (:data:`MITIGATIONS_OFF`),
+    so that it is what its name says.
+    """
 
     name: str
     description: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    baseline: bool = False
 
+
+MITIGATIONS_OFF: dict[str, Any] = {
+    "storm_protection": False, "sender_restriction": False, "audience_warning": False,
+    "rate_limit_per_hour": math.inf, "low_priority_queue": False}
+"""Each mitigation switch of :class:`StormParams` in its off position."""
 
 POLICIES: tuple[Policy, ...] = (
-    Policy("no intervention", "the list is never disabled", {"cutoff_min": math.inf}),
+    Policy("no intervention", "the list is never disabled", {"cutoff_min": math.inf},
+           baseline=True),
     Policy("2016 response", "list disabled after the scenario's cut-off (60 min), queue "
            "delivered", {}),
     Policy("cut-off at 20 min", "administrators act three times faster", {"cutoff_min": 20.0}),
@@ -78,9 +90,14 @@ def get_policies(names: list[str] | None) -> list[Policy]:
     return [known[n] for n in names]
 
 
+def switched_on(base: StormParams) -> dict[str, Any]:
+    """The mitigations ``base`` switches on, as the changes that switch them off."""
+    return {k: off for k, off in MITIGATIONS_OFF.items() if getattr(base, k) != off}
+
+
 def resolve(policy: Policy, base: StormParams) -> dict[str, Any]:
     """The policy's overrides as concrete parameter values on ``base`` (validated)."""
-    changes = dict(policy.overrides)
+    changes = {**(switched_on(base) if policy.baseline else {}), **policy.overrides}
     factor = changes.pop("__capacity_x", None)
     if factor is not None:
         changes["capacity_per_min"] = base.capacity_per_min * factor

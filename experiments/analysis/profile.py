@@ -5,14 +5,17 @@ scaled so; :mod:`.sir_fit` does it). The ``level`` interval of parameter ``k`` i
 values ``v`` whose profile ``min_{x: x_k = v} objective(x)`` is within the chi-square quantile
 ``chi2_1(level)`` of the minimum (Wilks). Each side is walked outwards from the optimum in
 steps scaled by the Wald standard error, re-fitting the other parameters from the previous
-step's solution, until the profile crosses the threshold (the crossing is interpolated) or
-the parameter reaches its bound (the interval is then open on that side: ``closed = False``).
-Unlike Wald intervals these follow the likelihood where it is skewed or flat, which is where
-a storm's parameters often are.
+step's solution, until the profile crosses the threshold or the parameter reaches its bound
+(the interval is then open on that side: ``closed = False``). The crossing is interpolated on
+the scale of ``sqrt(profile - minimum)``, which is linear in the parameter where the likelihood
+is regular: a step of any size then finds the exact end of a quadratic profile. Unlike Wald
+intervals these follow the likelihood where it is skewed or flat, which is where a storm's
+parameters often are.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -76,7 +79,10 @@ def profile(residuals: Callable[[np.ndarray], np.ndarray], best: np.ndarray, k: 
             x = _refit(residuals, x, k, v, free, lo, hi, jacobian)
             q = float(np.sum(residuals(x) ** 2))
             if q > limit:
-                frac = (limit - prev_q) / (q - prev_q) if q > prev_q else 1.0
+                # interpolate the signed root of the rise, linear in v where the profile is
+                # quadratic (a chord of q itself cuts a step's interval short)
+                r, r_prev = math.sqrt(q - q_min), math.sqrt(max(prev_q - q_min, 0.0))
+                frac = (math.sqrt(limit - q_min) - r_prev) / (r - r_prev) if r > r_prev else 1.0
                 end = Side(float(prev_v + frac * (v - prev_v)), closed=True)
                 break
             inside.append(x.copy())

@@ -22,6 +22,7 @@ from replyall_storm.model.errors import ParameterError
 from ..io import write_json, write_parquet
 from ..sweeps.spec import Spec, SpecError
 from ..sweeps.sweep import SweepResult, run_sweep
+from ..sweeps.tasks import result_keys
 from ..sweeps.validate import load_spec
 from .sensitivity import OUTPUTS, TRANSFORMS, indices_table, outputs_by_point, problem_of
 
@@ -49,13 +50,21 @@ def check_design(source: Spec | dict[str, Any] | str | Path) -> tuple[Spec, str]
 
 
 def check_options(outputs: tuple[str, ...], transform: str, resamples: int) -> None:
-    """ParameterError (one line) for an empty output list, a bad transform or few resamples."""
+    """ParameterError (one line) for bad options; checked before any run.
+
+    No output, one that is not a run summary key, a bad transform, too few resamples.
+    """
     if not outputs:
         raise ParameterError("--outputs", "", "name at least one run summary key")
     if transform not in TRANSFORMS:
         raise ParameterError("--transform", transform, f"must be one of {', '.join(TRANSFORMS)}")
     if resamples < 10:
         raise ParameterError("--resamples", resamples, "must be >= 10")
+    known = result_keys()
+    unknown = [o for o in outputs if o not in known]
+    if unknown:
+        raise ParameterError("--outputs", ",".join(unknown), "not a run summary key (one of "
+                             f"{', '.join(known)})")
 
 
 def run_sensitivity(source: Spec | dict[str, Any] | str | Path,

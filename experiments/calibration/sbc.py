@@ -1,4 +1,4 @@
-"""Simulation-based calibration: do the calibration's 90 % intervals hold the truth 90 % of the time?
+"""Simulation-based calibration: how often the ABC's 90 % intervals hold the true parameters.
 
 For ``truths`` parameter sets drawn from the prior (Talts et al. 2018), each one is simulated
 once, the storm's observations are read off that synthetic storm the way the reports were made

@@ -4,29 +4,62 @@ Each command module parses options, calls the library (``sweeps``, ``calibration
 ``analysis``, ``figures``, ``benchmark``) and prints; it holds no method of its own, and
 nothing outside ``cli/`` imports from here (the entry points aside: ``replyall``,
 ``python -m replyall_storm`` and ``python -m replyall_storm.experiments``). Bad input of any kind
-(an out-of-range parameter, an unknown scenario or engine, a malformed spec) is a
-:class:`~replyall_storm.model.errors.ParameterError`; the group turns it into one line on
-stderr and exit code 2, before anything is simulated or written.
+(an out-of-range parameter, an unknown scenario or engine, a malformed spec, a malformed
+number or an unknown option) is one line on stderr and exit code 2, before anything is
+simulated or written; the other exit codes are in :mod:`.errors`. SIGTERM (a batch system's
+stop) is handled like Ctrl-C by every command.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from types import FrameType
 
 import click
 
-from replyall_storm.model.errors import ParameterError
+from .errors import explain
 
 
 class StormGroup(click.Group):
-    """A click group that reports bad input as one line and exit code 2."""
+    """A click group that reports every failure as one line with a documented exit code."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # noqa: D102
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as err:  # options of the group itself: replyall --bogus
+            _exit(err)
 
     def invoke(self, ctx: click.Context):  # noqa: D102
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
         try:
+            from replyall_storm.experiments.env import check_environment
+
+            check_environment()
             return super().invoke(ctx)
-        except ParameterError as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
+        except (click.UsageError, Exception, KeyboardInterrupt) as err:
+            _exit(err)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _exit(err: BaseException) -> None:
+    if isinstance(err, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        err.show()  # `replyall` or `replyall cache` alone: the help, as click prints it
+        sys.exit(err.exit_code)
+    said = explain(err)
+    if said is None:
+        raise err
+    line, code = said
+    click.echo(line, err=True)
+    sys.exit(code)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 @click.group(cls=StormGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +70,7 @@ def main() -> None:
 
 def _register() -> None:
     from .bench import bench
+    from .cache import cache
     from .calibrate import calibrate
     from .compare import compare
     from .figures import figures
@@ -50,7 +84,7 @@ def _register() -> None:
     from .sweep import sweep
 
     for command in (run, bench, params, sweep, compare, fit, calibrate, sensitivity,
-                    figures, storms, sbc):
+                    figures, storms, sbc, cache):
         main.add_command(command)
     main.add_command(predict_command, name="predict")
 

@@ -14,21 +14,22 @@ import click
 
 from .. import seeds
 from ..benchmark import check_sizes, measure
-from ..io import write_json
+from ..io import writable_file, write_json
+from .options import NUMBER, WHOLE
 
 
 @click.command()
-@click.option("--users", type=int, default=840_000, show_default=True,
+@click.option("--users", type=WHOLE, default=840_000, show_default=True,
               help="Users in the full-scale scenario.")
-@click.option("--hours", type=float, default=24.0, show_default=True,
+@click.option("--hours", type=NUMBER, default=24.0, show_default=True,
               help="Simulated hours of the full-scale scenario.")
-@click.option("--speed-users", type=int, default=100_000, show_default=True,
+@click.option("--speed-users", type=WHOLE, default=100_000, show_default=True,
               help="Users for the engine speed-up comparison.")
-@click.option("--mesa-minutes", type=int, default=5, show_default=True,
+@click.option("--mesa-minutes", type=WHOLE, default=5, show_default=True,
               help="Simulated minutes for the Mesa side of the speed-up.")
-@click.option("--fast-minutes", type=int, default=120, show_default=True,
+@click.option("--fast-minutes", type=WHOLE, default=120, show_default=True,
               help="Simulated minutes for the fast side of the speed-up.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=WHOLE, default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the figures to this JSON file.")
 def bench(users: int, hours: float, speed_users: int, mesa_minutes: int, fast_minutes: int,
@@ -36,6 +37,8 @@ def bench(users: int, hours: float, speed_users: int, mesa_minutes: int, fast_mi
     """Measure the full NHS day (cold and cached graph) and the fast/Mesa speed-up."""
     check_sizes(users, hours, speed_users, mesa_minutes, fast_minutes)
     seeds.check_seed(seed)
+    if json_path is not None:
+        writable_file(json_path, "--json")
     click.echo(f"machine: {platform.processor() or platform.machine()}, "
                f"{mp.cpu_count()} cores, Python {platform.python_version()}")
     figures = measure(users, hours, speed_users, mesa_minutes, fast_minutes, seed)

@@ -13,8 +13,8 @@ import click
 
 from replyall_storm.model.errors import ParameterError
 
-from ..calibration.pipeline import run_calibration
-from ..calibration.settings import load_calibration
+from ..io import writable_folder
+from .options import WHOLE, say
 
 
 def _g(x: float | None) -> str:
@@ -33,18 +33,18 @@ def format_posterior(post: list[dict[str, Any]]) -> str:
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
               default=None, help="Output folder (default results/calibrate-NAME in the "
               "working directory); an interrupted calibration resumes there.")
 @click.option("--backend", type=click.Choice(["builtin", "pyabc"]), default=None,
               help="ABC engine (default: the spec's, else builtin APMC through the sweeps).")
-@click.option("--particles", type=int, default=None, help="Particles (replaces design.n).")
-@click.option("--generations", type=int, default=None, help="Most ABC generations.")
-@click.option("--predictive", type=int, default=None,
+@click.option("--particles", type=WHOLE, default=None, help="Particles (replaces design.n).")
+@click.option("--generations", type=WHOLE, default=None, help="Most ABC generations.")
+@click.option("--predictive", type=WHOLE, default=None,
               help="Accepted sets re-simulated for the predictive check and the SIR fit.")
 @click.option("--quick", is_flag=True, help="Smoke test: 12 particles (16 for a sobol "
               "design), 2 generations, 2 predictive runs. Not a calibration.")
-@click.option("--workers", type=int, default=None,
+@click.option("--workers", type=WHOLE, default=None,
               help="Local processes (default: all CPUs; pyabc backend: 1).")
 @click.option("--scheduler", default=None, help="Dask scheduler address or file.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
@@ -57,6 +57,10 @@ def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
     SPEC is a calibration spec: a TOML file, or the name of a ready one (calibrate_nhs:
     full scale, ~30 min on 2 cores).
     """
+    # imported here: the calibration reads the storms data file, which may be broken
+    from ..calibration.pipeline import run_calibration
+    from ..calibration.settings import load_calibration
+
     if workers is not None and workers < 1:
         raise ParameterError("--workers", workers, "must be a whole number >= 1")
     if quick:
@@ -65,7 +69,7 @@ def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
         predictive = 2 if predictive is None else predictive
     cal = load_calibration(spec_path, particles=particles, generations=generations,
                            predictive=predictive, backend=backend)
-    out_dir = out_dir or Path("results") / f"calibrate-{cal.spec.name}"
+    out_dir = writable_folder(out_dir or Path("results") / f"calibrate-{cal.spec.name}")
     p = cal.spec.base_params()
     click.echo(f"calibrating {cal.spec.scenario} ({p.n_users:,} users): "
                f"{', '.join(cal.spec.varied)} against {', '.join(o.key for o in cal.targets)}; "
@@ -73,7 +77,7 @@ def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
                f"<= {cal.abc.generations} generations")
     try:
         s = run_calibration(cal, out_dir, workers=workers, scheduler=scheduler,
-                            progress=not no_progress, log=click.echo)
+                            progress=not no_progress, log=say)
     except KeyboardInterrupt:
         click.echo(f"interrupted: completed runs are kept in {out_dir}; re-run to resume",
                    err=True)

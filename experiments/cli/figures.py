@@ -16,7 +16,8 @@ import click
 
 from replyall_storm.model.errors import ParameterError
 
-from ..figures import FIGURES, SAMPLE_RESULTS, get_figures, missing_inputs
+from ..figures import FIGURES, SAMPLE_RESULTS, get_figures, missing_inputs, unreadable_inputs
+from ..io import writable_folder
 
 DEFAULT_RESULTS = Path("results")
 
@@ -33,7 +34,7 @@ HELP = (
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help=f"Folder holding the result folders (default: "
               f"{DEFAULT_RESULTS}/ in the working directory).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
               default=None, help="Where the figures go (default: RESULTS/figures; with "
               "--sample: results/figures-sample).")
 @click.option("--sample", is_flag=True, help="Use the sample of results that ships with the "
@@ -46,7 +47,8 @@ def figures(results_dir: Path | None, out_dir: Path | None, sample: bool,
     if sample and results_dir is not None:
         raise ParameterError("--results", str(results_dir), "cannot be combined with --sample")
     results = SAMPLE_RESULTS if sample else (results_dir or DEFAULT_RESULTS)
-    out = out_dir or (Path("results") / "figures-sample" if sample else results / "figures")
+    out = writable_folder(out_dir or (Path("results") / "figures-sample" if sample
+                                      else results / "figures"))
     chosen = get_figures(list(only))
     missing = missing_inputs(chosen, results)
     if missing:
@@ -62,6 +64,13 @@ def figures(results_dir: Path | None, out_dir: Path | None, sample: bool,
                    f"written. {hint[0].upper()}{hint[1:]}:", err=True)
         for stem, path, command in missing:
             click.echo(f"  {stem}: {path} <- {command}", err=True)
+        sys.exit(2)
+    unreadable = unreadable_inputs(chosen, results)
+    for path, command in unreadable:
+        kind = "Parquet" if path.endswith(".parquet") else "JSON"
+        click.echo(f"error: {path} is not a readable {kind} file: rebuild it with `{command}`; "
+                   "nothing written", err=True)
+    if unreadable:
         sys.exit(2)
     t0 = time.perf_counter()
     for fig in chosen:

@@ -20,7 +20,8 @@ import pandas as pd
 from replyall_storm.model.errors import ParameterError
 
 from ..analysis.fit_folder import fit_folder
-from ..io import atomic_write, write_parquet
+from ..io import atomic_write, writable_file, write_parquet
+from .options import NUMBER, WHOLE, say
 
 
 def _ci(r: pd.Series, name: str) -> str:
@@ -57,18 +58,18 @@ def format_fits(table: pd.DataFrame, limit: int = 20) -> str:
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--bin", "bin_min", type=int, default=30, show_default=True,
+@click.option("--bin", "bin_min", type=WHOLE, default=30, show_default=True,
               help="Bin width of the reply-all incidence (minutes).")
-@click.option("--until", "until_min", type=float, default=None,
+@click.option("--until", "until_min", type=NUMBER, default=None,
               help="Fit only the first MIN minutes.")
-@click.option("--level", type=float, default=0.95, show_default=True,
+@click.option("--level", type=NUMBER, default=0.95, show_default=True,
               help="Confidence level of the intervals.")
 @click.option("--intervals", type=click.Choice(["profile", "wald"]), default="profile",
               show_default=True, help="Profile-likelihood intervals, or Wald (faster).")
 @click.option("--no-runs", is_flag=True, help="Sweep: fit only the ensemble means.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Table path (default PATH/sir_fit.parquet; a .csv beside it).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local processes.")
+@click.option("--workers", type=WHOLE, default=1, show_default=True, help="Local processes.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def fit(path: Path, bin_min: int, until_min: float | None, level: float, intervals: str,
         no_runs: bool, out_path: Path | None, workers: int, no_progress: bool) -> None:
@@ -79,8 +80,13 @@ def fit(path: Path, bin_min: int, until_min: float | None, level: float, interva
         raise ParameterError("--level", level, "must be in (0, 1)")
     if workers < 1:
         raise ParameterError("--workers", workers, "must be >= 1")
+    if until_min is not None and not until_min > 0:
+        raise ParameterError("--until", until_min, "must be > 0 (minutes)")
+    if out_path is not None or path.is_dir():  # else fit_folder names PATH as the problem
+        out_path = writable_file(out_path or path / "sir_fit.parquet", "--out")
     table = fit_folder(path, runs=not no_runs, workers=workers, progress=not no_progress,
-                       bin_min=bin_min, level=level, until_min=until_min, intervals=intervals)
+                       bin_min=bin_min, level=level, until_min=until_min, intervals=intervals,
+                       log=say)
     out_path = out_path or path / "sir_fit.parquet"
     write_parquet(table, out_path)
     csv = out_path.with_suffix(".csv")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from replyall_storm.model.contradictions import contradictions
 from replyall_storm.model.engines import ENGINES, check_size
 from replyall_storm.model.errors import ParameterError
 from replyall_storm.model.inboxes import quantile_table
@@ -15,8 +16,8 @@ from replyall_storm.model.run import simulate
 from .. import seeds
 from ..analysis.snapshots import SNAPSHOT_MINUTES, snapshot_tables
 from ..calibration.observe import observed_values
-from ..io import write_json, write_parquet
-from .options import resolve_params, scenario_options
+from ..io import writable_folder, write_json, write_parquet
+from .options import WHOLE, resolve_params, scenario_options
 
 SUMMARY_LINES = [
     ("messages_per_user", "messages received per user", "{:.1f}"),
@@ -55,11 +56,11 @@ def format_summary(summary: dict) -> str:
     show_default=True,
     help=f"Engine: {', '.join(ENGINES)} (mesa: one Mesa agent per user, at most 200,000 users).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Root random seed.")
+@click.option("--seed", type=WHOLE, default=0, show_default=True, help="Root random seed.")
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     help="Output folder (default: results/run-SCENARIO-seedSEED in the working directory).",
 )
@@ -87,7 +88,9 @@ def run(
         raise ParameterError("engine", engine, f"must be one of {', '.join(ENGINES)}")
     if engine == "mesa":
         check_size(params.n_users, params.horizon_min)
-    out_dir = out_dir or Path("results") / f"run-{scenario}-seed{seed}"
+    out_dir = writable_folder(out_dir or Path("results") / f"run-{scenario}-seed{seed}")
+    for _, text in contradictions(params):
+        click.echo(f"warning: {text}", err=True)
     click.echo(
         f"{scenario}: {params.n_users:,} users, {params.list_level} list, "
         f"{params.horizon_min / 60:g} h simulated, {engine} engine, seed {seed}"

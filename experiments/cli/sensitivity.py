@@ -12,20 +12,22 @@ import click
 
 from ..analysis.sensitivity import OUTPUTS, TRANSFORMS, format_ranking, problem_of
 from ..analysis.sensitivity_run import check_design, check_options, run_sensitivity
+from ..io import writable_folder
+from .options import WHOLE, say
 
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
               default=None, help="Output folder (default results/sensitivity-NAME in the "
               "working directory); the sweep in OUT/runs resumes if interrupted.")
 @click.option("--outputs", "outputs", default=",".join(OUTPUTS), show_default=True,
               help="Comma-separated run summary keys to analyse.")
 @click.option("--transform", type=click.Choice(TRANSFORMS), default="none", show_default=True,
               help="Analyse log1p(output) instead of the output (heavy-tailed storms).")
-@click.option("--resamples", type=int, default=200, show_default=True,
+@click.option("--resamples", type=WHOLE, default=200, show_default=True,
               help="Bootstrap resamples for the confidence intervals.")
-@click.option("--workers", type=int, default=None, help="Local processes (default: all CPUs).")
+@click.option("--workers", type=WHOLE, default=None, help="Local processes (default: all CPUs).")
 @click.option("--scheduler", default=None, help="Dask scheduler address or file.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def sensitivity(spec_path: str, out_dir: Path | None, outputs: str, transform: str,
@@ -38,14 +40,14 @@ def sensitivity(spec_path: str, out_dir: Path | None, outputs: str, transform: s
     spec, method = check_design(spec_path)
     names = tuple(o.strip() for o in outputs.split(",") if o.strip())
     check_options(names, transform, resamples)
-    out_dir = out_dir or Path("results") / f"sensitivity-{spec.name}"
+    out_dir = writable_folder(out_dir or Path("results") / f"sensitivity-{spec.name}")
     problem = problem_of(spec)
     click.echo(f"{spec.name}: {method} indices of {', '.join(names)} to "
                f"{', '.join(problem['names'])}; {len(spec.points())} points x "
                f"{spec.replicates} replicates, {spec.scenario} scenario")
     res = run_sensitivity(spec, out_dir, outputs=names, transform=transform,
                           resamples=resamples, workers=workers, scheduler=scheduler,
-                          progress=not no_progress, log=click.echo)
+                          progress=not no_progress, log=say)
     if res is None:
         click.echo(f"interrupted: completed runs are kept in {out_dir}/runs; re-run to resume",
                    err=True)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from ..sweeps.catalogue import packaged_specs
-from ..sweeps.executor import WorkerLostError
 from ..sweeps.sweep import SweepResult, run_sweep
+from .options import WHOLE, say
 
 SHOWN_ERRORS = 5
 
@@ -27,44 +25,28 @@ file of that name in the working directory wins): """ + ", ".join(packaged_specs
 
 @click.command(help=HELP)
 @click.argument("spec", metavar="SPEC")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
               default=None, help="Results folder (default: results/<spec name> in the working "
               "directory). An existing folder of the same spec is resumed.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on a Dask cluster: scheduler address (tcp://host:8786) or scheduler "
                    "file. Default: local processes.")
-@click.option("--workers", type=int, default=None,
+@click.option("--workers", type=WHOLE, default=None,
               help="Local worker processes (default: the CPUs available; 1 = this process).")
 @click.option("--retry-failed", is_flag=True, help="Run again the runs recorded as failed.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def sweep(spec: str, out_dir: Path | None, scheduler: str | None, workers: int | None,
           retry_failed: bool, no_progress: bool) -> None:
-    """Run a sweep (the help text is ``HELP``)."""
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _interrupt)  # a batch system's stop: same as Ctrl-C
-    try:
-        result = run_sweep(spec, out_dir, scheduler=scheduler, workers=workers,
-                           progress=not no_progress, retry_failed=retry_failed,
-                           log=click.echo)
-    except WorkerLostError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(1)
-    except OSError as err:  # disk full, folder not writable: completed runs are kept
-        click.echo(f"error: cannot write results: {err}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("interrupted: completed runs are kept; run the same command to resume",
-                   err=True)
-        sys.exit(130)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    """Run a sweep (the help text is ``HELP``).
+
+    Failures are the group's to report (:mod:`.errors`): bad input exit 2, a lost worker or
+    scheduler exit 75, an unwritable result exit 1, Ctrl-C or SIGTERM exit 130.
+    """
+    result = run_sweep(spec, out_dir, scheduler=scheduler, workers=workers,
+                       progress=not no_progress, retry_failed=retry_failed, log=say)
     report(result)
     if result.interrupted:
         sys.exit(130)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def report(result: SweepResult) -> None:

@@ -141,6 +141,40 @@ def missing_inputs(figures: Iterable[FigureDef], results: Path) -> list[tuple[st
     return out
 
 
+def unreadable_inputs(figures: Iterable[FigureDef], results: Path) -> list[tuple[str, str]]:
+    """(path, command that rebuilds it) of each input present but unreadable, each once.
+
+    A Parquet file must read as a table, a JSON file parse: a truncated or garbage file is
+    named before any figure is drawn, instead of failing inside a plot.
+    """
+    seen, out = set(), []
+    for fig in figures:
+        for item in fig.inputs:
+            path = Path(results) / item.path
+            if path in seen or not path.exists():
+                continue
+            seen.add(path)
+            if not _readable(path):
+                out.append((str(path), item.command_for(results)))
+    return out
+
+
+def _readable(path: Path) -> bool:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if path.suffix == ".parquet":
+            pq.read_table(path)
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+    except (pa.ArrowException, OSError, ValueError):
+        return False
+    return True
+
+
 def require(names: list[str], results: Path) -> Path:
     """``results`` if it holds every input of the figures ``names``; else FileNotFoundError.
 
@@ -160,4 +194,4 @@ def require(names: list[str], results: Path) -> Path:
 
 
 __all__ = ["FIGURES", "SAMPLE_RESULTS", "FigureDef", "Input", "get_figures",
-           "missing_inputs", "require", "results_dir"]
+           "missing_inputs", "require", "results_dir", "unreadable_inputs"]

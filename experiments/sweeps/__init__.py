@@ -5,8 +5,10 @@
   specs that ship with the package, by name;
 * :mod:`.tasks` :class:`RunTask`, the typed hand-off from a spec to a worker, and
   :func:`run_task`;
-* :mod:`.executor` runs tasks in this process, a process pool or on Dask;
-* :mod:`.store` the resumable results folder; :mod:`.manifest` its provenance;
+* :mod:`.executor` runs tasks in this process, a process pool or on Dask (:mod:`.cluster`),
+  telling the infrastructure's failures from the tasks' own;
+* :mod:`.store` the resumable results folder, :mod:`.parts` its checksummed run files,
+  :mod:`.tables` the consolidated tables; :mod:`.manifest` its provenance;
 * :mod:`.sweep` :func:`run_sweep`, which puts them together.
 """
 

@@ -18,6 +18,7 @@ from typing import Any
 from .spec import SpecError
 
 PACKAGE = "replyall_storm.experiments"
+MAX_SPEC_BYTES = 1_000_000  # a spec is a few hundred lines of TOML
 
 
 def packaged_specs() -> dict[str, Traversable]:
@@ -50,10 +51,21 @@ def read_toml(source: str | Path) -> tuple[dict[str, Any], str]:
     """Parse the TOML spec ``source`` names (:func:`locate`); (data, where it was read).
 
     Raises:
-        SpecError: not found, unreadable, or not valid TOML (one line naming the file).
+        SpecError: not found, not a regular file (a folder, ``/dev/zero``), too large,
+            unreadable, or not valid TOML (one line naming the file).
     """
     where = locate(source)
     label = str(where) if isinstance(where, Path) else f"{source} (packaged)"
+    if isinstance(where, Path):  # not a device, a pipe or a folder: they may never end
+        try:
+            size = where.stat().st_size if where.is_file() else None
+        except OSError:
+            size = None
+        if size is None:
+            raise SpecError("SPEC", str(source), "is not a regular file")
+        if size > MAX_SPEC_BYTES:
+            raise SpecError("SPEC", str(source), f"is {size:,} bytes: a spec is a TOML file "
+                            f"of at most {MAX_SPEC_BYTES:,}")
     try:
         text = where.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:

@@ -10,18 +10,23 @@ others; its outcome carries the error type and message instead of a value.
 * ``workers=N``: a ``ProcessPoolExecutor`` with the ``spawn`` context (what ``import mesa``
   selects anyway); workers ignore SIGINT so Ctrl-C reaches only this process.
 * ``scheduler=ADDRESS``: a running Dask scheduler (``tcp://host:port`` or a scheduler JSON
-  file); its workers must have ``replyall-storm`` installed.
+  file); its workers must have ``replyall-storm`` installed (:mod:`.cluster`).
 
 Tasks are submitted in bounded batches (a few per worker in flight) so a sweep of a million
 runs does not hold a million futures. Ctrl-C cancels what is queued, stops the workers and
 returns with ``interrupted=True``: outcomes already handed over are kept, runs in flight are
 lost (and run again when the caller resumes).
+
+A task's own exception is data (its outcome's ``error``); the infrastructure failing is not:
+a local worker process killed (out of memory, kill -9), a Dask scheduler or worker lost. The
+tasks it held are never handed over, and once every completed outcome has been, an
+:class:`InfrastructureError` says what happened (:class:`WorkerLostError` for the local pool,
+:class:`ClusterLostError` for Dask). Local workers ignore SIGINT and SIGTERM (the parent
+stops them) and exit when the parent dies.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import multiprocessing as mp
 import os
 import signal
@@ -34,20 +39,34 @@ from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
     ProcessPoolExecutor,
-    ThreadPoolExecutor,
     wait,
 )
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from replyall_storm.model.errors import ParameterError
-
-CONNECT_TIMEOUT_S = 10
+from .cluster import connect, run_on_dask, worker_wait_s
 
 
-class WorkerLostError(RuntimeError):
-    """The executor cannot go on (a worker process died); completed outcomes were handed over."""
+class InfrastructureError(RuntimeError):
+    """Tasks were lost to the infrastructure, not to their own errors.
+
+    Raised once every outcome that did complete has been handed over. The lost tasks were
+    never handed over (a sweep leaves those runs incomplete, and resuming runs them again);
+    ``lost`` is how many.
+    """
+
+    def __init__(self, message: str, lost: int = 0) -> None:
+        super().__init__(message)
+        self.lost = lost
+
+
+class WorkerLostError(InfrastructureError):
+    """A local worker process died (killed, out of memory): the pool cannot go on."""
+
+
+class ClusterLostError(InfrastructureError):
+    """The Dask scheduler was lost, its workers were, or tasks were cancelled or killed."""
 
 
 @dataclass
@@ -59,6 +78,7 @@ class Outcome:
     error: str | None = None
     wall_s: float = 0.0
     worker: str = ""
+    lost: str | None = None  # the machine failed the task (out of memory): never handed over
 
     @property
     def ok(self) -> bool:
@@ -72,6 +92,8 @@ def call(fn: Callable[[Any], Any], task: Any) -> Outcome:
     where = f"{socket.gethostname()}:{os.getpid()}"
     try:
         value = fn(task)
+    except MemoryError:  # the machine's failure, not the task's: it may well fit elsewhere
+        return Outcome(lost="MemoryError", wall_s=time.perf_counter() - t0, worker=where)
     except Exception as err:  # noqa: BLE001 - a failing task is data, not a crash
         last = traceback.extract_tb(err.__traceback__)[-1:]
         at = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
@@ -81,9 +103,31 @@ def call(fn: Callable[[Any], Any], task: Any) -> Outcome:
     return Outcome(value=value, wall_s=time.perf_counter() - t0, worker=where)
 
 
+def available_cpus() -> int:
+    """CPUs this process may use (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def local_workers(asked: int | None, n_tasks: int,
+                  warn: Callable[[str], None] | None = None) -> int:
+    """Local worker processes for ``n_tasks``: ``asked`` (default: every CPU available).
+
+    Never more than the CPUs available (more processes would only compete for them, and each
+    holds a run's organisation in memory: a warning says so) nor than the tasks.
+    """
+    cpus = available_cpus()
+    if asked is not None and asked > cpus and warn is not None:
+        warn(f"warning: --workers={asked} is more than the {cpus} CPUs this process may use: "
+             f"running {cpus} (more processes would only compete for them)")
+    return max(1, min(asked or cpus, cpus, n_tasks))
+
+
 def _init_worker(parent: int) -> None:
-    """Ignore Ctrl-C (the parent handles it) and exit if the parent dies (kill -9, OOM)."""
+    """Ignore Ctrl-C and SIGTERM (the parent handles them) and exit if the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a killpg from a batch system: ours to stop
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -111,18 +155,35 @@ def execute(fn: Callable[[Any], Any], tasks: Iterable[Any],
 
     Returns:
         True if interrupted by Ctrl-C, False when every task was handled.
+
+    Raises:
+        InfrastructureError: tasks were lost to the machine or the cluster (a worker killed,
+            the scheduler lost, a task out of memory), after every other outcome was handled.
     """
     it = iter(tasks)
+    short = [0]  # tasks that ran out of memory
+
+    def keep(task: Any, outcome: Outcome) -> None:
+        if outcome.lost is None:
+            handle(task, outcome)
+        else:
+            short[0] += 1
+
     try:
         if scheduler is not None:
-            return _dask(fn, it, handle, scheduler, in_flight, task_key)
-        if workers <= 1:
+            run_on_dask(call, fn, it, keep, scheduler, in_flight, task_key)
+        elif workers <= 1:
             for task in it:
-                handle(task, call(fn, task))
-            return False
-        return _pool(fn, it, handle, workers, in_flight or 4 * workers)
+                keep(task, call(fn, task))
+        else:
+            _pool(fn, it, keep, workers, in_flight or 4 * workers)
     except KeyboardInterrupt:
         return True
+    if short[0]:
+        raise InfrastructureError(f"{short[0]} runs ran out of memory (MemoryError) and were "
+                                  "left incomplete, the others completed; fewer --workers "
+                                  "leave each more memory", lost=short[0])
+    return False
 
 
 def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
@@ -142,133 +203,65 @@ def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
             os.environ["PYTHONWARNINGS"] = saved
     pending: dict[Future, tuple[int, Any]] = {}  # future -> (submission number, task)
     submitted = 0
+    seen: dict[int, Any] = {}  # pid -> Process, to tell how a dead worker died
     try:
         while True:
             while len(pending) < limit and (task := next(it, None)) is not None:
                 pending[pool.submit(call, fn, task)] = (submitted, task)
                 submitted += 1
+            seen.update(getattr(pool, "_processes", None) or {})
             if not pending:
                 return False
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken = 0
             for fut in sorted(done, key=lambda f: pending[f][0]):
                 _, task = pending.pop(fut)
                 try:
                     outcome = fut.result()
-                except Exception as err:  # BrokenProcessPool: a worker was killed (OOM?)
-                    raise WorkerLostError(
-                        f"a worker process died while running a task ({type(err).__name__}); "
-                        "completed runs are kept: re-run to resume") from None
+                except Exception:  # noqa: BLE001 - BrokenProcessPool: a worker was killed
+                    broken += 1
+                    continue
                 handle(task, outcome)
+            if broken:
+                lost = broken + len(pending)
+                raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
+                                      f"{lost} runs in flight were left incomplete", lost=lost)
     except BaseException:
         for fut in pending:
             fut.cancel()
-        _stop(pool)
+        _stop(pool, seen.values())
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Terminate the pool's workers now (runs in flight are abandoned)."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
+def _how(procs: Iterable[Any]) -> str:
+    """How worker processes died, from their exit codes (-9: SIGKILL, e.g. out of memory).
+
+    Python 3.13 reaps a broken pool's workers itself, leaving no exit code to read.
+    """
+    codes = sorted({p.exitcode for p in procs if p.exitcode not in (None, 0)})
+    if codes == [-signal.SIGKILL]:
+        return " (killed by SIGKILL: out of memory, or kill -9)"
+    if codes:
+        return f" (exit code {', '.join(str(c) for c in codes)})"
+    return " (killed from outside: out of memory, or kill -9?)"
+
+
+def _stop(pool: ProcessPoolExecutor, seen: Iterable[Any] = ()) -> None:
+    """Kill the pool's workers now (runs in flight are abandoned; they ignore SIGTERM).
+
+    Killed first, then the pool shut down: a broken pool's own clean-up (Python 3.13 and
+    later) terminates its workers with SIGTERM and waits for them, which only SIGKILL ends.
+    """
+    procs = {p.pid: p for p in [*seen, *(getattr(pool, "_processes", None) or {}).values()]}
+    for p in procs.values():
         if p.is_alive():
-            p.terminate()
-    for p in procs:
+            p.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs.values():
         p.join(timeout=5)
 
 
-def connect(scheduler: str) -> Any:
-    """Connect to ``scheduler``; ParameterError if no scheduler answers within 10 s."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ParameterError("--scheduler", scheduler, "needs Dask: pip install "
-                             "'replyall-storm[dask]' (dask[distributed])") from None
-    address = scheduler
-    if scheduler.endswith(".json") and not Path(scheduler).is_file():
-        raise ParameterError("--scheduler", scheduler, "no such scheduler file")
-    if Path(scheduler).is_file():  # a scheduler file (dask scheduler --scheduler-file F)
-        try:
-            address = json.loads(Path(scheduler).read_text())["address"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ParameterError("--scheduler", scheduler, f"is not a Dask scheduler file "
-                                 f"({type(err).__name__}: {err})") from None
-    # Handshake in a thread of our own first: whatever answers (nothing, a web server, the
-    # dashboard port) fails here, fast and without a half-made Client to clean up.
-    with ThreadPoolExecutor(1) as pool:
-        probe = pool.submit(asyncio.run, _probe(address))
-        try:
-            probe.result(timeout=CONNECT_TIMEOUT_S + 2)
-            return Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-        except Exception as err:  # noqa: BLE001 - any failure means: no scheduler there
-            why = " ".join(f"{type(err).__name__}: {err}".split())[:160]
-            what = (f"no Dask scheduler answered within {CONNECT_TIMEOUT_S} s"
-                    if isinstance(err, OSError | TimeoutError) else
-                    "what answers there is not a Dask scheduler")
-            raise ParameterError("--scheduler", scheduler,
-                                 f"{what} (start one with `dask scheduler`, check the address "
-                                 f"and port; {why})") from None
-
-
-async def _probe(address: str) -> None:
-    from distributed.comm import connect as comm_connect
-
-    comm = await asyncio.wait_for(comm_connect(address, timeout=CONNECT_TIMEOUT_S),
-                                  CONNECT_TIMEOUT_S + 1)
-    await comm.close()
-
-
-def _dask(fn: Callable[[Any], Any], it: Iterator[Any],
-          handle: Callable[[Any, Outcome], None], scheduler: Any,
-          in_flight: int | None, task_key: Callable[[Any], str] | None) -> bool:
-    from distributed import as_completed
-
-    own = isinstance(scheduler, str | Path)
-    client = connect(str(scheduler)) if own else scheduler
-    pending: dict[Any, Any] = {}
-    checked = [0.0, 16]  # when the limit was last computed, and the limit
-
-    def limit() -> int:
-        if in_flight:
-            return in_flight
-        if time.monotonic() - checked[0] > 2.0:  # clusters grow: ask now and then
-            threads = sum(client.nthreads().values())
-            checked[:] = [time.monotonic(), max(16, 4 * threads)]
-        return int(checked[1])
-
-    def submit(ac: Any) -> None:
-        while len(pending) < limit() and (task := next(it, None)) is not None:
-            key = task_key(task) if task_key else None
-            fut = client.submit(call, fn, task, key=key, pure=False, retries=0)
-            pending[fut] = task
-            if ac is not None:
-                ac.add(fut)
-
-    try:
-        submit(None)
-        if not pending:
-            return False
-        ac = as_completed(list(pending), loop=client.loop)
-        for fut in ac:
-            task = pending.pop(fut)
-            if fut.status == "finished":
-                outcome = fut.result()
-            else:  # the task never returned: its worker died repeatedly (KilledWorker)
-                try:
-                    err = fut.exception()
-                except BaseException as exc:  # noqa: BLE001 - cancelled by the scheduler
-                    err = exc
-                outcome = Outcome(error_type=type(err).__name__,
-                                  error=" ".join(str(err).split()))
-            fut.release()
-            handle(task, outcome)
-            submit(ac)
-        return False
-    except BaseException:
-        client.cancel(list(pending))
-        raise
-    finally:
-        if own:
-            client.close(timeout=10)
+__all__ = ["ClusterLostError", "InfrastructureError", "Outcome", "WorkerLostError", "call",
+           "available_cpus", "connect", "execute", "local_workers", "worker_wait_s"]

@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -165,10 +166,31 @@ class Spec(_Model):
         lo, hi = np.array(problem["bounds"]).T
         return lo + unit * (hi - lo)
 
+    @property
+    def n_points(self) -> int:
+        """How many design points :meth:`points` makes, computed without making them."""
+        d = self.design
+        sizes = [len(a.values or []) for a in d.parameters.values()]
+        k = len(sizes)
+        if d.kind == "grid":
+            return math.prod(sizes)
+        if d.kind == "points":
+            return sizes[0] if sizes else 0
+        n = d.n or 0
+        if d.kind == "saltelli":
+            return n * (2 * k + 2 if d.second_order else k + 2)
+        if d.kind == "morris":
+            return n * (k + 1)
+        return n  # lhs, sobol
+
     def tasks(self, points: list[dict[str, Value]]) -> list[RunTask]:
         """One task per run: run_id = point * replicates + replicate, in that order."""
+        return list(self.iter_tasks(points))
+
+    def iter_tasks(self, points: list[dict[str, Value]]) -> Iterator[RunTask]:
+        """The tasks of :meth:`tasks`, made one at a time (a sweep holds only those in flight)."""
         org_seed = self.org_seed()
-        return [RunTask(run_id=p * self.replicates + r, point=p, replicate=r,
+        return (RunTask(run_id=p * self.replicates + r, point=p, replicate=r,
                         scenario=self.scenario, changes={**self.fixed, **point},
                         entropy=self.root_seed,
                         spawn_key=seeds.run_spawn_key(p, r, self.common_seeds),
@@ -178,7 +200,7 @@ class Spec(_Model):
                         cache=self.common_org,  # a graph used once: keep it out of the cache
                         observe=self.outputs.observe,
                         users_after_cutoff=self.outputs.users_after_cutoff)
-                for p, point in enumerate(points) for r in range(self.replicates)]
+                for p, point in enumerate(points) for r in range(self.replicates))
 
     def resolved(self) -> dict[str, Any]:
         """Return the spec with every default filled in (the manifest records and hashes it)."""

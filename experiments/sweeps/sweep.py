@@ -11,14 +11,17 @@
 A sweep is a list of :class:`~.tasks.RunTask` (scenario, parameter changes, seed, engine,
 outputs) run by :func:`~.tasks.run_task` through :func:`.executor.execute`; each result
 becomes a part file in the results folder (:mod:`.store`) as soon as it arrives. Re-running
-skips the runs whose parts are complete; the seed of a run depends only on the spec and its
-(point, replicate), never on which worker ran it or when, so the consolidated tables are
-identical bit for bit however the work was split.
+skips the runs whose parts are complete and sound; the seed of a run depends only on the spec
+and its (point, replicate), never on which worker ran it or when, so the consolidated tables
+are identical bit for bit however the work was split, stopped or resumed.
+
+Everything that can be checked is checked before any file is written: the spec (its size
+included), the options, the output folder, the folder's owner, the scheduler and its workers.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import platform
 import time
 from collections import Counter
@@ -33,13 +36,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from replyall_storm.model.contradictions import design_contradictions
 from replyall_storm.model.errors import ParameterError
 
-from ..io import atomic_write
-from .executor import Outcome, connect, execute
+from ..io import atomic_write, writable_folder
+from .cluster import quiet
+from .executor import InfrastructureError, Outcome, connect, execute, local_workers
 from .manifest import manifest, now
 from .spec import Spec, SpecError, digest
-from .store import Store, runs_table
+from .store import Store
+from .tables import runs_table
 from .tasks import RunTask, run_task
 from .validate import load_spec
 
@@ -96,8 +102,11 @@ def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
         log: receives one-line messages (resuming, warnings); default silent.
 
     Raises:
-        ParameterError: bad spec, bad options, a folder of another spec, no scheduler.
-        WorkerLostError: a local worker process died (completed runs are kept).
+        ParameterError: bad spec, bad options, an output folder that cannot be written or
+            belongs to another sweep, no scheduler answering.
+        InfrastructureError: a local worker process, a Dask scheduler or its workers were
+            lost; the runs they held are left incomplete (completed runs are kept: the same
+            call resumes).
     """
     say = log or (lambda _msg: None)
     spec = load_spec(spec_or_path)
@@ -106,66 +115,84 @@ def run_sweep(spec_or_path: Spec | dict[str, Any] | str | Path,
     if scheduler is not None and workers is not None:
         raise ParameterError("--workers", workers, "sizes the local pool; with --scheduler "
                              "the Dask cluster's workers do the work")
-    points = spec.points()
-    tasks = spec.tasks(points)
-    if not tasks:
+    n_runs = spec.n_points * spec.replicates
+    if not n_runs:
         raise SpecError("design", None, "empty", "design: empty design (no runs)")
-    store = Store(out_dir if out_dir is not None else Path("results") / spec.name)
-    client = connect(scheduler) if scheduler is not None else None
+    store = Store(writable_folder(out_dir if out_dir is not None
+                                  else Path("results") / spec.name))
+    points = spec.points()
+    for text in design_contradictions(spec.base_params(), spec.varied, points):
+        say(f"warning: {text}")
+    about = manifest(spec, points)
+    store.check(about)  # a folder of another sweep is refused before anything is written
+    with quiet() if scheduler is not None else contextlib.nullcontext():
+        client = connect(scheduler) if scheduler is not None else None
+        try:
+            with store.locked():
+                return _run(spec, store, points, about, client=client, scheduler=scheduler,
+                            workers=workers, progress=progress, retry_failed=retry_failed,
+                            say=say)
+        finally:
+            if client is not None:
+                client.close(timeout=10)
+
+
+def _run(spec: Spec, store: Store, points: list[dict[str, Any]], about: dict[str, Any], *,
+         client: Any, scheduler: str | None, workers: int | None, progress: bool,
+         retry_failed: bool, say: Callable[[str], None]) -> SweepResult:
+    """Open the locked folder, run what is missing, consolidate (the body of run_sweep)."""
     t0 = time.perf_counter()
-    try:
-        with store.locked():
-            resumed, warnings = store.open(manifest(spec, points))
-            for w in warnings:
-                say(f"warning: {w}")
-            design = pa.table({"point": range(len(points)),
-                               **{k: [p[k] for p in points] for k in spec.varied}})
-            atomic_write(store.root / "design.parquet", lambda tmp: pq.write_table(design, tmp))
-            ids = [t.run_id for t in tasks]
-            done = store.completed(ids, spec.outputs.series, retry_failed)
-            todo = [t for t in tasks if t.run_id not in done]
-            n_workers = workers or _cpus()
-            executor = (f"dask {scheduler}" if scheduler else
-                        f"{min(n_workers, max(len(todo), 1))} local worker(s)")
-            store.add_session({"started": now(), "host": platform.node(),
-                               "executor": executor, "to_run": len(todo),
-                               "done_before": len(done)})
-            if resumed:
-                say(f"resuming {store.root}: {len(done)} of {len(tasks)} runs already done")
-            say(f"{spec.name}: {len(tasks)} runs ({len(points)} points x {spec.replicates} "
-                f"replicates), {spec.scenario} scenario, {spec.engine} engine; "
-                f"{len(todo)} to run on {executor}")
-            failed_now, ran_now = [0], [0]
-            with tqdm(total=len(todo), desc=spec.name, unit="run", disable=not progress,
-                      smoothing=0.05, dynamic_ncols=True) as bar:
+    n_runs = spec.n_points * spec.replicates
+    resumed, warnings = store.open(about)
+    for w in warnings:
+        say(f"warning: {w}")
+    design = pa.table({"point": range(len(points)),
+                       **{k: [p[k] for p in points] for k in spec.varied}})
+    atomic_write(store.root / "design.parquet", lambda tmp: pq.write_table(design, tmp))
+    ids = range(n_runs)
+    done = store.completed(ids, spec.outputs.series, retry_failed, warn=say,
+                           progress=progress and resumed and n_runs >= 10_000)
+    n_todo = n_runs - len(done)
+    todo = (t for t in spec.iter_tasks(points) if t.run_id not in done)
+    n_workers = local_workers(workers, n_todo, say) if client is None else 0
+    executor = f"dask {scheduler}" if client is not None else f"{n_workers} local worker(s)"
+    store.add_session({"started": now(), "host": platform.node(), "executor": executor,
+                       "to_run": n_todo, "done_before": len(done)})
+    if resumed:
+        say(f"resuming {store.root}: {len(done)} of {n_runs} runs already done")
+    say(f"{spec.name}: {n_runs} runs ({len(points)} points x {spec.replicates} replicates), "
+        f"{spec.scenario} scenario, {spec.engine} engine; {n_todo} to run on {executor}")
+    failed_now, saved = [0], set()
+    with tqdm(total=n_todo, desc=spec.name, unit="run", disable=not progress,
+              smoothing=0.05, dynamic_ncols=True) as bar:
 
-                def handle(task: RunTask, outcome: Outcome) -> None:
-                    _save(store, spec, task, outcome)
-                    ran_now[0] += 1
-                    if not outcome.ok:
-                        failed_now[0] += 1
-                        bar.set_postfix(failed=failed_now[0], refresh=False)
-                    bar.update(1)
+        def handle(task: RunTask, outcome: Outcome) -> None:
+            _save(store, spec, task, outcome)
+            saved.add(task.run_id)
+            if not outcome.ok:
+                failed_now[0] += 1
+                bar.set_postfix(failed=failed_now[0], refresh=False)
+            bar.update(1)
 
-                key = digest(spec.resolved())[:8]
-                interrupted = execute(
-                    run_task, todo, handle, workers=min(n_workers, max(len(todo), 1)),
-                    scheduler=client,
-                    task_key=lambda t: f"replyall-{spec.name}-{key}-run-{t.run_id}")
-            paths: dict[str, Path] = {"manifest": store.root / "manifest.json",
-                                      "design": store.root / "design.parquet"}
-            if interrupted:
-                completed = sorted(store.completed(ids, spec.outputs.series))
-                runs = runs_table([store.read(i) for i in completed], spec.varied).to_pandas()
-            else:
-                paths.update(store.consolidate(ids, spec.varied, spec.outputs.series))
-                runs = pd.read_parquet(paths["runs"])
-    finally:
-        if client is not None:
-            client.close(timeout=10)
-    return SweepResult(spec=spec, out_dir=store.root, runs=runs, n_runs=len(tasks),
-                       ran=ran_now[0],
-                       skipped=len(done), wall_s=time.perf_counter() - t0,
+        key = digest(spec.resolved())[:8]
+        try:
+            interrupted = execute(
+                run_task, todo, handle, workers=n_workers, scheduler=client,
+                task_key=lambda t: f"replyall-{spec.name}-{key}-run-{t.run_id}")
+        except InfrastructureError as err:
+            raise type(err)(f"{err}; {len(done | saved)} of {n_runs} runs are complete in "
+                            f"{store.root}: run the same command to resume",
+                            lost=err.lost) from None
+    paths: dict[str, Path] = {"manifest": store.root / "manifest.json",
+                              "design": store.root / "design.parquet"}
+    if interrupted:
+        completed = sorted(done | saved)
+        runs = runs_table([store.read(i) for i in completed], spec.varied).to_pandas()
+    else:
+        paths.update(store.consolidate(list(ids), spec.varied, spec.outputs.series))
+        runs = pd.read_parquet(paths["runs"])
+    return SweepResult(spec=spec, out_dir=store.root, runs=runs, n_runs=n_runs,
+                       ran=len(saved), skipped=len(done), wall_s=time.perf_counter() - t0,
                        interrupted=interrupted, paths=paths, warnings=warnings)
 
 
@@ -186,12 +213,6 @@ def _save(store: Store, spec: Spec, task: RunTask, outcome: Outcome) -> None:
                    **value.get("timing", {})},
     }
     store.write(record, series)
-
-
-def _cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 __all__ = ["SweepResult", "run_sweep"]

@@ -12,6 +12,7 @@ start) therefore fails as a run, recorded with its error, and the sweep goes on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,6 +80,18 @@ class RunTask:
     def seed(self) -> np.random.SeedSequence:
         """The run's seed sequence."""
         return seeds.run_sequence(self.entropy, self.spawn_key)
+
+
+@functools.lru_cache(maxsize=1)
+def result_keys() -> tuple[str, ...]:
+    """The summary keys every run reports (its columns in ``runs.parquet``), in order.
+
+    Those of a tiny run (100 users, 2 minutes): which keys a summary has does not depend on
+    the parameters, so options naming results can be checked before any run.
+    """
+    tiny = dataclasses.replace(StormParams(), n_users=100, horizon_min=2)
+    summary = simulate(tiny, seed=0, cache=False).summary
+    return tuple(k for k in summary if k not in NOT_RESULTS)
 
 
 def run_task(task: RunTask) -> dict[str, Any]:

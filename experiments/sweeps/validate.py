@@ -26,6 +26,10 @@ from .. import seeds
 from .catalogue import read_toml
 from .spec import FIELDS, RANGED, Design, Outputs, ParamAxis, Spec, SpecError, Value
 
+MAX_RUNS = 1_000_000
+"""Most runs in one sweep. Consolidation holds every run's record in memory (~6 KB each:
+~6 GB at this limit), and a million runs are ~2 million part files: split larger designs."""
+
 
 def load_spec(source: Spec | dict[str, Any] | str | Path) -> Spec:
     """Return a checked :class:`Spec` from a TOML path or packaged name, a dict, or a Spec."""
@@ -130,6 +134,12 @@ def check(spec: Spec) -> Spec:
     if d.kind == "points" and len(lengths) > 1:
         raise SpecError("design.parameters", sorted(lengths),
                         "kind=points needs value lists of equal length (one entry per point)")
+    sized = spec.model_copy(update={"design": d.model_copy(update={"parameters": axes})})
+    n_runs = sized.n_points * spec.replicates
+    if n_runs > MAX_RUNS:
+        raise SpecError("design", n_runs, "too large", f"design: {sized.n_points:,} points x "
+                        f"{spec.replicates:,} replicates = {n_runs:,} runs: at most "
+                        f"{MAX_RUNS:,} runs per sweep (split the design into several specs)")
     if spec.engine == "mesa" and "n_users" not in d.parameters:
         from replyall_storm.model.engines import check_size
         try:

@@ -1,0 +1,145 @@
+"""Local sweeps under fire: a worker process killed, SIGTERM to any command, too many workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from replyall_storm.experiments.sweeps.executor import available_cpus
+from replyall_storm.experiments.sweeps.sweep import run_sweep
+
+SPEC = """
+name = "local"
+scenario = "small"
+root_seed = 3
+replicates = 4
+common_org = true
+[fixed]
+n_users = 600
+horizon_min = 240
+[design]
+kind = "grid"
+[design.parameters.remove_rate]
+values = [5e-4, 1e-3, 2e-3, 3e-3, 4e-3]
+[design.parameters.complain_rate]
+values = [1e-3, 3e-3]
+[outputs]
+series_every_min = 15
+"""
+
+
+@pytest.fixture
+def spec(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLYALL_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "local.toml"
+    path.write_text(SPEC)
+    return path
+
+
+def wait_until(condition, timeout: float = 120.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "replyall_storm", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def parts(out: Path) -> int:
+    return len(list((out / "parts").rglob("run-*.json"))) if (out / "parts").exists() else 0
+
+
+def workers_of(pid: int) -> list[int]:
+    """The pool's worker processes (multiprocessing's resource tracker does no work)."""
+    found = []
+    for line in subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)],
+                               capture_output=True, text=True).stdout.splitlines():
+        child, args = line.split(None, 1)
+        if "spawn_main" in args:
+            found.append(int(child))
+    return found
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.returncode, out, err
+
+
+def same_as_uninterrupted(spec: Path, out: Path, tmp_path: Path) -> None:
+    ref = run_sweep(spec, tmp_path / "ref", workers=1, progress=False)
+    resumed = run_sweep(spec, out, workers=1, progress=False)
+    assert resumed.ran > 0 and resumed.skipped + resumed.ran == ref.n_runs
+    for name in ("runs.parquet", "series.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / name),
+                                      pd.read_parquet(tmp_path / "ref" / name))
+
+
+@pytest.mark.slow
+def test_a_killed_local_worker_is_not_a_failed_run(spec, tmp_path):
+    out = tmp_path / "out"
+    proc = start("sweep", str(spec), "--out", str(out), "--workers", "2", "--no-progress")
+    wait_until(lambda: parts(out) >= 4 or proc.poll() is not None, what="4 runs")
+    pids = workers_of(proc.pid)
+    assert pids, "no worker process found"
+    os.kill(pids[0], signal.SIGKILL)  # what the out-of-memory killer does
+    code, _, err = finish(proc)
+    assert code == 75, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: a local worker process died ("), err
+    assert "out of memory, or kill -9" in lines[0]  # the exit code, where Python keeps it
+    assert "run the same command to resume" in lines[0]
+    records = [pd.read_json(p, typ="series") for p in (out / "parts").rglob("run-*.json")]
+    assert records and all(r["status"] == "ok" for r in records)
+    same_as_uninterrupted(spec, out, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["sweep", "compare"])
+def test_sigterm_to_the_process_group_stops_any_command_cleanly(spec, tmp_path, command):
+    out = tmp_path / "out"
+    args = (["sweep", str(spec)] if command == "sweep" else
+            ["compare", "--scenario", "small", "--users", "600", "--uncalibrated",
+             "--replicates", "6", "--set", "horizon_min=240"])
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = start(*args, "--out", str(out), "--workers", "2", "--no-progress", env=env)
+    wait_until(lambda: parts(out) >= 4 or proc.poll() is not None, what="4 runs")
+    os.killpg(proc.pid, signal.SIGTERM)  # a batch system's stop reaches the whole group
+    code, _, err = finish(proc, timeout=30)
+    assert code == 130, err
+    assert "run the same command to resume" in err and "Traceback" not in err
+    if command == "sweep":
+        same_as_uninterrupted(spec, out, tmp_path)
+
+
+@pytest.mark.slow
+def test_more_workers_than_cpus_is_a_warning_and_capped(spec, tmp_path):
+    cpus = available_cpus()
+    asked = cpus + 10
+    out = tmp_path / "out"
+    proc = start("sweep", str(spec), "--out", str(out), "--workers", str(asked), "--no-progress")
+    most = 0
+    while proc.poll() is None:
+        most = max(most, len(workers_of(proc.pid)))
+        time.sleep(0.05)
+    code, stdout, err = finish(proc)
+    assert code == 0, err
+    assert f"warning: --workers={asked} is more than the {cpus} CPUs this process may use: " \
+        f"running {cpus}" in err
+    assert 1 <= most <= cpus
+    assert f"40 to run on {cpus} local worker(s)" in stdout
