@@ -26,6 +26,8 @@ class Scenario:
     name: str
     description: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    storm: str | None = None
+    """The storm of ``experiments/data/storms.toml`` this scenario reproduces, if any."""
 
     def params(self, **changes: Any) -> StormParams:
         """The scenario's parameters with ``changes`` applied, validated."""
@@ -40,6 +42,7 @@ SCENARIOS: dict[str, Scenario] = {
             "NHSmail, 14 Nov 2016: a blank 'test' to a list that reached all "
             "840,000 accounts; list disabled after about an hour.",
             {"n_databases": 100},
+            storm="nhs2016",
         ),
         Scenario(
             "dhs2007",
@@ -48,6 +51,7 @@ SCENARIOS: dict[str, Scenario] = {
             {"n_users": 7_500, "audience_visible": True, "start_clock_h": 7.5,
              "cutoff_min": 600.0, "horizon_min": 1_440, "capacity_per_min": 7_500.0,
              "degrade_backlog": 180_000.0},
+            storm="dhs2007",
         ),
         Scenario(
             "cisco2013",
@@ -55,6 +59,7 @@ SCENARIOS: dict[str, Scenario] = {
             "the plug.",
             {"n_users": 23_565, "start_clock_h": 13.0, "cutoff_min": 150.0,
              "horizon_min": 1_440, "capacity_per_min": 23_565.0, "degrade_backlog": 565_560.0},
+            storm="cisco2013",
         ),
         Scenario(
             "nyu2012",
@@ -62,6 +67,7 @@ SCENARIOS: dict[str, Scenario] = {
             "evening until IT disabled it around midnight.",
             {"n_users": 39_979, "start_clock_h": 18.5, "cutoff_min": 330.0,
              "horizon_min": 2_160, "capacity_per_min": 39_979.0, "degrade_backlog": 959_496.0},
+            storm="nyu2012",
         ),
         Scenario(
             "small",

@@ -205,7 +205,7 @@ def test_a_broken_data_file_is_one_line_and_only_for_the_commands_that_read_it(t
                               text=True, env=env, timeout=300, cwd=tmp_path)
 
     for args in (["calibrate", "calibrate_nhs", "--quick", "--out", str(tmp_path / "cal")],
-                 ["compare", "--scenario", "small", "--out", str(tmp_path / "cmp")]):
+                 ["storms", "--samples", "50", "--out", str(tmp_path / "cmp")]):
         proc = replyall(*args)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: storms.toml")

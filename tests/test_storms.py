@@ -89,7 +89,7 @@ def test_calibration_targets_are_the_reports_where_and_when_they_were_made():
                              (observations.LO + o.key, observations.HI + o.key))
     context = {o.key: o for o in observations.CONTEXT}
     assert (context["reply_alls_accepted"].lo, context["reply_alls_accepted"].hi) == \
-        (120.0, math.inf)
+        (151.0, 600.0)
     assert (context["senders"].lo, context["senders"].hi) == (70.0, 220.0)
     assert "normal_messages_per_day" not in context  # a fact no run computes
     assert not {o.key for o in observations.TARGETS} & set(context)
@@ -177,9 +177,12 @@ def test_the_packaged_file_parses_and_a_broken_one_names_the_file(tmp_path):
 
 
 def test_each_storm_has_a_scenario_that_agrees_with_the_data_file():
-    from replyall_storm.model.scenarios import get_scenario
+    from replyall_storm.model.scenarios import SCENARIOS, get_scenario
 
+    reproduced = {s.storm for s in SCENARIOS.values() if s.storm}
+    assert reproduced == {st.id for st in load_storms().storms}
     for storm in load_storms().storms:
+        assert get_scenario(storm.id).storm == storm.id
         p = get_scenario(storm.id).params()
         assert p.n_users == storm.list_size
         assert p.audience_visible is (storm.audience == "visible")

@@ -8,11 +8,30 @@
   :mod:`.pyabc_backend` the pyabc alternative;
 * :mod:`.pipeline` :func:`calibrate`: ABC, posterior, predictive storms, SIR fit, files;
   :mod:`.accepted` the calibrated parameters that other commands start from.
+
+Importing the package reads nothing: its names load their module on first use, so a command
+that never reads the facts (``replyall run --scenario small``) is not stopped by a broken data
+file.
 """
 
-from .pipeline import CalibrationResult, calibrate
-from .settings import CalibrationSpec, load_calibration
-from .storms import load_storms
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOME = {"CalibrationResult": ".pipeline", "calibrate": ".pipeline",
+         "CalibrationSpec": ".settings", "load_calibration": ".settings",
+         "load_storms": ".storms"}
 
 __all__ = ["CalibrationResult", "CalibrationSpec", "calibrate", "load_calibration",
            "load_storms"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name], __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

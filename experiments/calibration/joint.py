@@ -5,7 +5,7 @@ parameters (the hazards of the decision rule, muting and annoyance, the effect o
 audience, and the parameter of one perception mechanism, :data:`MECHANISMS`) and from
 *nuisance* parameters of its own, drawn within the storm's reported or assumed ranges: its
 start clock and its cut-off (from the data file), its transport's delivery speed per member
-(and, for NHSmail, its spread between databases). A joint :class:`Prior` is one Latin
+(and, for NHSmail, its spread between databases). A :class:`JointPrior` is one Latin
 hypercube over all of them; each of its points is simulated on every storm with the sweep
 machinery (local or Dask, resumable: one sweep per storm under ``OUT/<mechanism>/<storm>``),
 each run showing what the storm's observations observe (``outputs.observe``), with users
@@ -91,14 +91,14 @@ def nuisance_axes(storm: Storm) -> list[Axis]:
 
 
 @dataclass(frozen=True)
-class Prior:
+class JointPrior:
     """The joint prior: shared axes, every mechanism's axis, every storm's nuisance axes."""
 
     axes: tuple[Axis, ...]
     storms: tuple[Storm, ...]
 
     @classmethod
-    def build(cls, storm_ids: tuple[str, ...] | None = None) -> Prior:
+    def build(cls, storm_ids: tuple[str, ...] | None = None) -> JointPrior:
         """The prior over every storm of the data file (or those named)."""
         data = load_storms()
         storms = tuple(s for s in data.storms if storm_ids is None or s.id in storm_ids)
@@ -164,7 +164,7 @@ def unaffected(mechanism: str, storm: Storm) -> bool:
     return mechanism == "bystander" and storm.audience == "hidden"
 
 
-def simulate_joint(prior: Prior, sample: pd.DataFrame, mechanism: str, out_dir: Path, *,
+def simulate_joint(prior: JointPrior, sample: pd.DataFrame, mechanism: str, out_dir: Path, *,
                    root_seed: int, workers: int | None = None, scheduler: str | None = None,
                    progress: bool = True, log: Callable[[str], None] = lambda _m: None,
                    today: pd.DataFrame | None = None) -> pd.DataFrame:

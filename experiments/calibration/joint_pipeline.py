@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..io import plain, write_json, write_parquet
 from . import joint_analysis as ja
-from .joint import MECHANISMS, SHARED, Prior, simulate_joint
+from .joint import MECHANISMS, SHARED, JointPrior, simulate_joint
 from .observations import storm_observations
 
 
@@ -41,7 +41,7 @@ def run_storms(out_dir: Path, *, mechanisms: list[str] | None = None, samples: i
     t0 = time.perf_counter()
     chosen = mechanisms or list(MECHANISMS)
     chosen = sorted(chosen, key=lambda m: m != "none")  # today's rule first: others reuse it
-    prior = Prior.build()
+    prior = JointPrior.build()
     sample = prior.sample(samples, root_seed)
     write_parquet(sample, out_dir / "sample.parquet")
     tables = {}

@@ -116,11 +116,16 @@ def storm_observations(storm_id: str = STORM, *, target: bool | None = None
                  if (target is None or o.target is target) and o.kind != "context")
 
 
-TARGETS: tuple[Observation, ...] = storm_observations(target=True)
-"""What the 2016 calibration fits (``target = true`` for nhs2016 in the data file)."""
+_LAZY = {"TARGETS": True, "CONTEXT": False}
+"""``TARGETS``: what the 2016 calibration fits (``target = true`` for nhs2016 in the data
+file); ``CONTEXT``: the other 2016 observations a run can show, for plots and checks. Both
+are read from the data file on first use (importing this module reads nothing)."""
 
-CONTEXT: tuple[Observation, ...] = storm_observations(target=False)
-"""The other 2016 observations a run can show: for plots and checks."""
+
+def __getattr__(name: str) -> tuple[Observation, ...]:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return storm_observations(target=_LAZY[name])
 
 
 def minutes_after_start(clock_h: float, storm_id: str = STORM) -> float:
@@ -136,18 +141,24 @@ def get(key: str, storm_id: str = STORM) -> Observation:
     return found[0]
 
 
-def observation_table(obs: tuple[Observation, ...] = TARGETS + CONTEXT) -> pd.DataFrame:
-    """Return the observations as a table (one row each; whether calibration targets it)."""
-    keys = {o.key for o in TARGETS}
+def observation_table(obs: tuple[Observation, ...] | None = None) -> pd.DataFrame:
+    """Return the observations (default: the 2016 ones) as a table, with their targeting."""
+    targets = storm_observations(target=True)
+    obs = targets + storm_observations(target=False) if obs is None else obs
+    keys = {o.key for o in targets}
     return pd.DataFrame([{**{k: v for k, v in o.__dict__.items() if k != "window"},
                           "window_lo": o.window[0] if o.window else math.nan,
                           "window_hi": o.window[1] if o.window else math.nan,
                           "scale": o.scale, "target": o.key in keys} for o in obs])
 
 
-def misses(summaries: pd.DataFrame, targets: tuple[Observation, ...] = TARGETS,
+def misses(summaries: pd.DataFrame, targets: tuple[Observation, ...] | None = None,
            cap: float = 10.0) -> pd.DataFrame:
-    """Per-target misses (``Observation.miss``, capped at ``cap``) of each row of summaries."""
+    """Per-target misses (``Observation.miss``, capped at ``cap``) of each summary row.
+
+    ``targets`` defaults to the 2016 calibration's.
+    """
+    targets = storm_observations(target=True) if targets is None else targets
     out = {}
     nothing = pd.Series(np.nan, summaries.index)
     for o in targets:
@@ -159,9 +170,12 @@ def misses(summaries: pd.DataFrame, targets: tuple[Observation, ...] = TARGETS,
     return pd.DataFrame(out, index=summaries.index)
 
 
-def distance(summaries: pd.DataFrame, targets: tuple[Observation, ...] = TARGETS,
+def distance(summaries: pd.DataFrame, targets: tuple[Observation, ...] | None = None,
              cap: float = 10.0) -> np.ndarray:
-    """ABC distance of each row: root mean square of the capped misses (0 = all inside)."""
+    """ABC distance of each row: root mean square of the capped misses (0 = all inside).
+
+    ``targets`` defaults to the 2016 calibration's.
+    """
     m = misses(summaries, targets, cap).to_numpy()
     return np.sqrt(np.mean(m ** 2, axis=1))
 

@@ -9,7 +9,8 @@ them. Over the truths, each parameter's coverage (the share of truths inside the
 intervals) should be about 0.9: it is reported with its binomial (Clopper-Pearson) 95 %
 interval, with the truth's rank among the weighted posterior (uniform if the posterior is
 calibrated). Each truth is a whole calibration, so the check runs on a smaller world
-(``users``; capacity and degradation scaled per member) with the calibration's own code.
+(``users``: capacity and degradation scaled per member, the reply hazards by the inverse, so
+the storms keep their full-scale shape) with the calibration's own code.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ SBC_KEY = 0x5BC0
 LEVEL = 0.9
 PER_MEMBER = ("capacity_per_min", "degrade_backlog")
 """Parameters that scale with the list (per member the same on the smaller world)."""
+PER_LIST = ("remove_rate", "complain_rate")
+"""Hazards per message read that scale inversely with the list: each reply-all's expected
+number of further reply-alls (hazard x members) is the same on the smaller world, so its
+storms have the full-scale shape (the committed sample's rescaling; not a claim about
+smaller lists)."""
 
 
 def smaller_world(cal: CalibrationSpec, users: int) -> Spec:
@@ -51,12 +57,18 @@ def smaller_world(cal: CalibrationSpec, users: int) -> Spec:
     scale = users / base.n_users
     fixed = {**data["fixed"], "n_users": users,
              "degrade_backlog": base.degrade_backlog * scale}
-    if "capacity_per_min" not in cal.spec.varied:
-        fixed["capacity_per_min"] = base.capacity_per_min * scale
+    for name in ("capacity_per_min",):
+        if name not in cal.spec.varied:
+            fixed[name] = getattr(base, name) * scale
+    for name in PER_LIST:
+        if name not in cal.spec.varied:
+            fixed[name] = min(1.0, getattr(base, name) / scale)
     data["fixed"] = fixed
     for name, axis in data["design"]["parameters"].items():
         if name in PER_MEMBER:
             axis["low"], axis["high"] = axis["low"] * scale, axis["high"] * scale
+        elif name in PER_LIST:
+            axis["low"], axis["high"] = axis["low"] / scale, min(1.0, axis["high"] / scale)
     data["name"] = f"{cal.spec.name}-sbc"
     return parse_spec(_without_none(data))
 

@@ -12,10 +12,10 @@ from replyall_storm.model.engines import ENGINES, check_size
 from replyall_storm.model.errors import ParameterError
 from replyall_storm.model.inboxes import quantile_table
 from replyall_storm.model.run import simulate
+from replyall_storm.model.scenarios import SCENARIOS
 
 from .. import seeds
 from ..analysis.snapshots import SNAPSHOT_MINUTES, snapshot_tables
-from ..calibration.observe import observed_values
 from ..io import writable_folder, write_json, write_parquet
 from .options import WHOLE, resolve_params, scenario_options
 
@@ -110,6 +110,8 @@ def run(
     write_parquet(quantile_table(result.transport), out_dir / "inboxes.parquet")
     storm = _storm_of(scenario)
     if storm is not None:  # what the run shows of the storm's reports, for the figures
+        from ..calibration.observe import observed_values
+
         summary.update(observed_values(result, storm), observed_storm=storm)
     write_json(summary, out_dir / "summary.json")
     states, edges = snapshot_tables(result)
@@ -132,7 +134,5 @@ def run(
 
 
 def _storm_of(scenario: str) -> str | None:
-    """The storm of the data file a scenario reproduces (same id), if any."""
-    from ..calibration.storms import load_storms
-
-    return scenario if scenario in {st.id for st in load_storms().storms} else None
+    """The storm of the data file a scenario reproduces, if any (only those read the file)."""
+    return SCENARIOS[scenario].storm

@@ -8,8 +8,6 @@ import click
 
 from replyall_storm.model.errors import ParameterError
 
-from ..calibration.settings import load_calibration
-
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC", default="calibrate_nhs")
@@ -35,6 +33,7 @@ def sbc(spec_path: str, truths: int, users: int, particles: int, out_dir: Path |
     its binomial interval. Writes sbc.parquet and summary.json.
     """
     from ..calibration.sbc import run_sbc
+    from ..calibration.settings import load_calibration
 
     if truths < 2:
         raise ParameterError("--truths", truths, "must be at least 2")

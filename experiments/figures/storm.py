@@ -72,10 +72,10 @@ def fit_label(fit: dict) -> str:
     """The fit's headline with its intervals and goodness of fit, and its flag if any."""
     if not np.isfinite(fit.get("R0", math.nan)):
         return f"queued-SIR fit: {fit['status']} ({fit['message']})"
-    text = (f"queued-SIR fit: $R_0$ = {fit['R0']:.3g} [{fit['R0_lo']:.3g}, "
-            f"{fit['R0_hi']:.3g}], $\\mu$ = {fit['mu']:.2g}/msg, $R^2$ = "
-            f"{fit['r2_incidence']:.2f} / {fit['r2_received']:.3f}")
-    return text if fit["status"] == "ok" else f"FLAGGED ({fit['status']}): {text}"
+    flag = "" if fit["status"] == "ok" else f" FLAGGED ({fit['status']})"
+    return (f"queued-SIR fit{flag}: $R_0$ = {fit['R0']:.3g} [{fit['R0_lo']:.3g}, "
+            f"{fit['R0_hi']:.3g}],\n    $\\mu$ = {fit['mu']:.2g}/msg, $R^2$ = "
+            f"{fit['r2_incidence']:.2f} (reply-alls) / {fit['r2_received']:.3f} (inbox)")
 
 
 def _inbox_label(o: observations.Observation, summary: dict, text: str,
@@ -93,7 +93,7 @@ def _inbox_label(o: observations.Observation, summary: dict, text: str,
     fmt = ".1f" if unit != 1.0 else ".0f"
     shown = (f"{low / unit:{fmt}}" if low == high
              else f"{low / unit:{fmt}}-{high / unit:{fmt}}")
-    return f"{text}; model {what} {shown}: {verdict}"
+    return f"{text}\n    model {what} {shown}: {verdict}"
 
 
 def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
@@ -112,7 +112,7 @@ def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
     flagged = fit["status"] != "ok"
     show = 8.0  # hours shown in (a): the replying happens early
     with style.styled():
-        fig = style.figure("two", 3.1)
+        fig = style.figure("two", 4.6)
         ax_a, ax_b, ax_c = fig.subplots(1, 3)
         # (a) reply-alls sent per bin, stacked by kind, with the fit
         bins = series["minute"] // BIN_MIN
@@ -179,23 +179,23 @@ def draw_storm(results: Path, out_dir: Path, stem: str) -> list[Path]:
         ax_c.fill_between(h, inboxes["remove_me_p05"], inboxes["remove_me_p95"], lw=0,
                           color=style.REMOVE_COLOUR, alpha=0.2)
         ax_c.plot(h, inboxes["remove_me_p50"], color=style.REMOVE_COLOUR, lw=1.0,
-                  label='model: "remove me" received, median and 5-95 % of members')
+                  label='model: "remove me" received,\n    median and 5-95 % of members')
         o = _obs("inbox_remove_me")
         ax_c.plot([o.minute / 60.0], [o.value], "v", color=style.OBSERVED_COLOUR, ms=5,
                   mfc="white", mew=1.0,
-                  label=_inbox_label(o, summary, "2016: 187 'please unsubscribe me' in 3 h, "
-                                     "one inbox [C]"))
+                  label=_inbox_label(o, summary, "2016: one inbox, 187 'please unsubscribe "
+                                     "me' in 3 h [C]"))
         ax_c.set_xlim(0, 12)
         ax_c.set_ylim(0, max(220.0, float(inboxes["remove_me_p95"][h <= 12].max()) * 1.1))
-        ax_c.set_ylabel('"remove me" messages per member')
+        ax_c.set_ylabel('"remove me" received per member')
         for ax, letter in zip((ax_a, ax_b, ax_c), "abc", strict=True):
             _cutoff(ax, summary)
-            ax.set_xlabel("hours after the first send (08:29)")
+            ax.set_xlabel("hours after 08:29 (first send)")
             style.panel_label(ax, letter)
             ax.grid(axis="y", lw=0.3, color="0.85")
         _legend_below(fig, (ax_a, ax_b, ax_c), ncol=2)
-        fig.suptitle("Reply-all storm, NHSmail 14 Nov 2016: model and reports, where and when "
-                     "they were made" + _scale_note(summary))
+        fig.suptitle("NHSmail, 14 Nov 2016: the model against each report, where and when it "
+                     "was made" + _scale_note(summary))
         return style.save(fig, out_dir, stem)
 
 
@@ -277,7 +277,7 @@ def draw_transport(results: Path, out_dir: Path, stem: str) -> list[Path]:
                        label="2016: queues cleared, 15 Nov 16:30 [R]")
         for ax, letter in zip((ax_a, ax_b, ax_c), "abc", strict=True):
             _cutoff(ax, summary)
-            ax.set_xlabel("hours after the first send (08:29)")
+            ax.set_xlabel("hours after 08:29 (first send)")
             ax.set_xlim(0, hours[-1] + 1.0 / 60.0)
             ax.set_ylim(bottom=0)
             ax.grid(axis="y", lw=0.3, color="0.85")
