@@ -19,7 +19,7 @@ STEMS = [f.stem for f in FIGURES]
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    """All seven figures built once from the sample, in this process."""
+    """All nine figures built once from the sample, in this process."""
     out = tmp_path_factory.mktemp("figures")
     result = CliRunner().invoke(main, ["figures", "--sample", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -27,7 +27,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def test_sample_builds_every_figure_as_pdf_and_png(built):
-    assert len(STEMS) == 7
+    assert len(STEMS) == 9
     for stem in STEMS:
         for suffix, least in ((".pdf", 10_000), (".png", 30_000)):
             path = built / f"{stem}{suffix}"

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-EXPECTED = ["01_explore_the_model", "02_the_2016_storm", "03_calibration", "04_mitigations"]
+EXPECTED = ["01_explore_the_model", "02_the_2016_storm", "03_calibration", "04_mitigations",
+            "05_every_storm"]
 
 
 def test_the_four_notebooks_exist():

@@ -12,8 +12,9 @@ A small sample of results ships with the package (``experiments/sample_results/`
 layout at reduced size: ``replyall figures --sample``); its README says how it was made.
 
 Modules: one per publication figure (:mod:`.storm` figures 1 and 7, :mod:`.heatmap`,
-:mod:`.calibration`, :mod:`.sensitivity`, :mod:`.mitigations`, :mod:`.graph`), the commands'
-own quick-look figures (:mod:`.run_overview`, :mod:`.comparison`, :mod:`.predictive`) and the
+:mod:`.calibration`, :mod:`.sensitivity`, :mod:`.mitigations`, :mod:`.graph`,
+:mod:`.predictive`, :mod:`.across_storms`), the commands' own quick-look figures
+(:mod:`.run_overview`, :mod:`.comparison`) and the
 house style (:mod:`.style`).
 """
 
@@ -32,6 +33,7 @@ CALIBRATION_DIR = "calibrate-calibrate_nhs"
 SENSITIVITY_DIR = "sensitivity-sensitivity"
 COMPARE_DIR = "compare-nhs2016"
 CUTOFF_DIR = "cutoff_sweep"
+STORMS_DIR = "storms"
 
 SAMPLE_RESULTS = Path(str(resources.files("replyall_storm.experiments") / "sample_results"))
 """The sample of results shipped with the package (``replyall figures --sample``)."""
@@ -95,6 +97,12 @@ SENSITIVITY_CMD = "replyall sensitivity sensitivity --out {dir}"
 _sensitivity = (Input(f"{SENSITIVITY_DIR}/indices.parquet", SENSITIVITY_CMD),)
 COMPARE_CMD = "replyall compare --out {dir}"
 CUTOFF_CMD = "replyall sweep cutoff_sweep --out {dir}"
+_predictive = (Input(f"{CALIBRATION_DIR}/predictive_runs.parquet", CALIBRATE_CMD),
+               Input(f"{CALIBRATION_DIR}/summary.json", CALIBRATE_CMD))
+STORMS_CMD = "replyall storms --out {dir}"
+_storms = (Input(f"{STORMS_DIR}/loo.parquet", STORMS_CMD),
+           Input(f"{STORMS_DIR}/models.parquet", STORMS_CMD),
+           Input(f"{STORMS_DIR}/summary.json", STORMS_CMD))
 _mitigations = (Input(f"{COMPARE_DIR}/comparison.parquet", COMPARE_CMD),
                 Input(f"{COMPARE_DIR}/runs.parquet", COMPARE_CMD),
                 Input(f"{CUTOFF_DIR}/runs.parquet", CUTOFF_CMD),
@@ -115,6 +123,10 @@ FIGURES: tuple[FigureDef, ...] = (
               _graph, "graph:draw_graph"),
     FigureDef("transport", "fig7_transport", "Transport backlog, delivery delay and failed "
               "checks over time", _run, "storm:draw_transport"),
+    FigureDef("predictive", "fig8_predictive", "The calibration's posterior predictive against "
+              "every 2016 report", _predictive, "predictive:draw_predictive"),
+    FigureDef("storms", "fig9_storms", "Every storm predicted from the others by each "
+              "mechanism and two baselines", _storms, "across_storms:draw_storms"),
 )
 
 

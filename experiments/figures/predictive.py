@@ -70,8 +70,8 @@ def draw_checks(runs: pd.DataFrame, observations: tuple[Observation, ...],
         ax.set_ylabel(o.unit, fontsize=style.FONT_PT - 2)
     for ax in axes[n:]:
         ax.set_visible(False)
-    fig.suptitle(f"{title}: re-simulated storms (bars: the range each run shows) against the "
-                 "reports (shaded)")
+    fig.suptitle(f"{title}\nbars: the range each re-simulated storm shows (dot: median member); "
+                 "shaded or line: the report")
     return fig
 
 
@@ -87,3 +87,29 @@ def plot_predictive(runs: pd.DataFrame, observations: tuple[Observation, ...],
 
         plt.close(fig)
     return Path(path)
+
+
+def draw_predictive(results: Path, out_dir: Path, stem: str) -> list[Path]:
+    """Draw figure 8: the calibration's posterior predictive against every report.
+
+    Reads the calibration folder's ``predictive_runs.parquet`` (one row per re-simulated
+    storm, with the range it shows of each observation) and ``summary.json`` (the storm and
+    its targets); a report that no re-simulated storm meets is titled NOT MET.
+    """
+    import json
+
+    from ..calibration.observations import storm_observations
+    from . import CALIBRATION_DIR
+
+    folder = Path(results) / CALIBRATION_DIR
+    runs = pd.read_parquet(folder / "predictive_runs.parquet")
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    storm = summary.get("storm", "nhs2016")
+    every = storm_observations(storm)
+    targets = {o.key for o in every if o.key in set(summary.get("targets", []))}
+    n = summary.get("n_users", 0)
+    scale = "" if n >= 840_000 else f" (sample: {n:,} users)"
+    with style.styled():
+        fig = draw_checks(runs, every, targets,
+                          f"{storm}, posterior predictive ({len(runs)} storms){scale}")
+        return style.save(fig, out_dir, stem)
