@@ -79,6 +79,38 @@ def engine_speed(
     }
 
 
+def calibration_run(cache_dir: str, users: int, seed: int, repeats: int = 3) -> dict[str, Any]:
+    """Child job: one run as the NHS calibration makes it, ``repeats`` times (graph cached).
+
+    The ``calibrate_nhs`` spec's world (its fixed settings: 72 h, 100 databases), users
+    simulated only while their reply-alls can reach the list (``users_until``), the transport
+    alone after; what the run shows of every 2016 report read off it. Returns the median
+    seconds per run (simulation and observation) and the implied runs per hour per core.
+    """
+    import os
+    import statistics
+
+    os.environ["REPLYALL_CACHE"] = cache_dir
+    from replyall_storm.experiments.calibration.observe import observed_values, users_until
+    from replyall_storm.experiments.calibration.settings import load_calibration
+    from replyall_storm.model.run import simulate
+
+    cal = load_calibration("calibrate_nhs")
+    params = cal.spec.base_params().replace(n_users=users)
+    storm = cal.abc.storm
+    times = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        result = simulate(params, seed=seed + r, org_seed=cal.spec.org_seed(), cache=True,
+                          users_until=users_until(storm, params))
+        observed_values(result, storm)
+        times.append(time.perf_counter() - t0)
+    per_run = statistics.median(times[1:] if repeats > 1 else times)  # first: graph load
+    return {"users": users, "horizon_min": params.horizon_min,
+            "users_until": users_until(storm, params), "run_s": per_run,
+            "runs_per_core_hour": 3600.0 / per_run, "peak_mb": _peak_rss_mb()}
+
+
 def _in_child(fn, *args) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     t0 = time.perf_counter()
@@ -111,8 +143,8 @@ def measure(users: int = 840_000, hours: float = 24.0, speed_users: int = 100_00
 
     Returns ``nhs_cold`` and ``nhs_cached`` (the NHS scenario with the graph built, then from
     the cache: ``wall_s``, ``startup_s``, ``graph_s``, ``sim_s``, ``peak_mb``, ...), ``fast``
-    and ``mesa`` (seconds per agent-minute) and ``speedup`` (Mesa over fast, per
-    agent-minute).
+    and ``mesa`` (seconds per agent-minute), ``speedup`` (Mesa over fast, per agent-minute)
+    and ``calibration_run`` (seconds per run as the NHS calibration makes them).
 
     Raises:
         ParameterError: a size too small to measure (one line naming the option).
@@ -123,7 +155,9 @@ def measure(users: int = 840_000, hours: float = 24.0, speed_users: int = 100_00
         warm = _in_child(nhs_day, cache, users, minutes, seed)
         fast = _in_child(engine_speed, "fast", speed_users, fast_minutes, seed, cache)
         mesa_ = _in_child(engine_speed, "mesa", speed_users, mesa_minutes, seed, cache)
+        calib = _in_child(calibration_run, cache, users, seed)
     for r in (cold, warm):
         r["startup_s"] = r["wall_s"] - r["graph_s"] - r["sim_s"]
     return {"nhs_cold": cold, "nhs_cached": warm, "fast": fast, "mesa": mesa_,
+            "calibration_run": calib,
             "speedup": mesa_["per_agent_minute_s"] / fast["per_agent_minute_s"]}

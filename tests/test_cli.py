@@ -61,6 +61,11 @@ def test_bench_runs_every_measurement_and_writes_its_figures(tmp_path):
     assert figures["nhs_cold"]["graph_cached"] is False
     assert figures["nhs_cached"]["graph_cached"] is True
     assert figures["speedup"] > 0 and "speed-up of the fast engine" in result.output
+    calib = figures["calibration_run"]
+    assert calib["users"] == 2000 and calib["horizon_min"] == 4320 and calib["run_s"] > 0
+    assert calib["users_until"] is not None and calib["users_until"] < calib["horizon_min"]
+    assert calib["runs_per_core_hour"] == pytest.approx(3600 / calib["run_s"])
+    assert "runs per core-hour" in result.output
 
 
 def test_bench_refuses_bad_sizes():

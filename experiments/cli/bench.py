@@ -58,5 +58,11 @@ def bench(users: int, hours: float, speed_users: int, mesa_minutes: int, fast_mi
                    f"(set-up {r['setup_s']:5.1f} s): "
                    f"{r['per_agent_minute_s'] * 1e9:9.1f} ns per agent-minute")
     click.echo(f"  speed-up of the fast engine: {figures['speedup']:,.0f}x per agent-minute")
+    c = figures["calibration_run"]
+    click.echo(f"\nA calibration run (calibrate_nhs: {c['users']:,} users, "
+               f"{c['horizon_min'] / 60:g} h, users simulated to minute {c['users_until']}, "
+               "every report observed)")
+    click.echo(f"  {c['run_s']:.2f} s a run: {c['runs_per_core_hour']:,.0f} runs per core-hour, "
+               f"peak RSS {c['peak_mb']:.0f} MB")
     if json_path:
         write_json(figures, json_path)
