@@ -93,5 +93,5 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
 
     figures = _run([str(bin_dir / "replyall"), "figures", "--sample"], work, env)
     pngs = sorted(p.name for p in (work / "results" / "figures-sample").glob("*.png"))
-    assert len(pngs) == 7, figures.stdout
+    assert len(pngs) == 9, figures.stdout
     assert sorted(p.name for p in work.iterdir()) == ["results"]  # nothing else was written

@@ -117,10 +117,16 @@ def synthetic_observations(spec: Spec, truth: dict[str, Any], targets: tuple[Obs
 
 
 def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int = 15_000,
-            particles: int = 300, workers: int | None = None, scheduler: str | None = None,
-            progress: bool = True, log: Callable[[str], None] = lambda _m: None
-            ) -> dict[str, Any]:
-    """Calibrate ``truths`` synthetic storms; write ``sbc.parquet`` and ``summary.json``."""
+            particles: int = 300, generations: int | None = None, workers: int | None = None,
+            scheduler: str | None = None, progress: bool = True,
+            log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """Calibrate ``truths`` synthetic storms; write ``sbc.parquet`` and ``summary.json``.
+
+    ``generations`` caps each calibration (default: the calibration spec's cap). The table is
+    rewritten after every truth, so an interrupted check keeps the truths it finished and a
+    re-run resumes each calibration where it stopped.
+    """
+    cap = generations if generations is not None else cal.abc.generations
     spec = smaller_world(cal, users)
     prior = Prior.from_spec(spec)
     root = np.random.SeedSequence(spec.root_seed, spawn_key=(SBC_KEY,))
@@ -132,7 +138,7 @@ def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int
         log(f"truth {t + 1}/{truths}: {', '.join(f'{k}={v:.3g}' for k, v in truth.items())}")
         res = apmc(prior, sweep_simulator(sub, out_dir / f"truth-{t:03d}", workers=workers,
                                           scheduler=scheduler, progress=progress),
-                   targets, n=particles, alpha=cal.abc.alpha, generations=cal.abc.generations,
+                   targets, n=particles, alpha=cal.abc.alpha, generations=cap,
                    min_acceptance=cal.abc.min_acceptance, seed=sub.root_seed)
         post, _ = posterior_summary(res["particles"], prior, LEVEL)
         w = res["particles"]["weight"].to_numpy()
