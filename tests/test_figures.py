@@ -101,7 +101,7 @@ def test_sample_is_small_and_documented():
     assert sum(p.stat().st_size for p in files) < 2_000_000
     readme = (SAMPLE_RESULTS / "README.md").read_text()
     for spec in ("specs/heatmap.toml", "specs/cutoff_sweep.toml", "specs/calibrate_nhs.toml",
-                 "specs/sensitivity.toml"):
+                 "specs/sensitivity_nhs.toml", "specs/calibrate_nhs.toml"):
         assert spec in readme
     assert not any(p.name in (".lock", "timings.parquet") or "parts" in p.parts for p in files)
 

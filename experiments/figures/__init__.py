@@ -30,7 +30,7 @@ from pathlib import Path
 RUN_DIR = "run-nhs2016-seed0"
 HEATMAP_DIR = "heatmap"
 CALIBRATION_DIR = "calibrate-calibrate_nhs"
-SENSITIVITY_DIR = "sensitivity-sensitivity"
+SENSITIVITY_DIR = "sensitivity-sensitivity_nhs"
 COMPARE_DIR = "compare-nhs2016"
 CUTOFF_DIR = "cutoff_sweep"
 STORMS_DIR = "storms"
@@ -93,7 +93,7 @@ CALIBRATE_CMD = "replyall calibrate calibrate_nhs --out {dir}"
 _calibration = (Input(f"{CALIBRATION_DIR}/accepted.parquet", CALIBRATE_CMD),
                 Input(f"{CALIBRATION_DIR}/posterior.parquet", CALIBRATE_CMD),
                 Input(f"{CALIBRATION_DIR}/summary.json", CALIBRATE_CMD))
-SENSITIVITY_CMD = "replyall sensitivity sensitivity --out {dir}"
+SENSITIVITY_CMD = "replyall sensitivity sensitivity_nhs --out {dir}"
 _sensitivity = (Input(f"{SENSITIVITY_DIR}/indices.parquet", SENSITIVITY_CMD),)
 COMPARE_CMD = "replyall compare --out {dir}"
 CUTOFF_CMD = "replyall sweep cutoff_sweep --out {dir}"

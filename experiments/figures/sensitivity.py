@@ -39,6 +39,7 @@ PARAM_LABELS = {
     "cutoff_min": "cut-off time",
     "mute_rate": "mute hazard",
     "annoyance_half": "annoyance half-point",
+    "capacity_spread": "capacity spread",
 }
 
 
