@@ -10,6 +10,7 @@ folder: a storm, a packaged sweep by name, every figure from the packaged sample
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -90,6 +91,12 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     _run([str(bin_dir / "replyall"), "sweep", "smoke", "--no-progress"], work, env)
     runs = pd.read_parquet(work / "results" / "smoke" / "runs.parquet")
     assert len(runs) == 48 and (runs["status"] == "ok").all()
+
+    predicted = _run([str(bin_dir / "replyall"), "predict", "--list-size", "2000", "--duration",
+                      "60", "--replicates", "3", "--json"], work, env)
+    forecast = json.loads(predicted.stdout)  # from the posterior that ships with the package
+    assert set(forecast) == {"reply_alls_accepted", "messages_per_user",
+                             "hours_until_normal_service"}
 
     figures = _run([str(bin_dir / "replyall"), "figures", "--sample"], work, env)
     pngs = sorted(p.name for p in (work / "results" / "figures-sample").glob("*.png"))
