@@ -130,3 +130,28 @@ def test_notebooks_require_their_inputs_instead_of_falling_back(tmp_path):
     assert f"replyall compare --out {tmp_path / 'results' / 'compare-nhs2016'}" in text
     assert f"replyall sweep cutoff_sweep --out {tmp_path / 'results' / 'cutoff_sweep'}" in text
     assert "REPLYALL_RESULTS" in text and "sample" not in text
+
+
+def test_a_report_is_met_by_an_overlapping_range_or_a_value_within_one_unit():
+    import math
+
+    import pandas as pd
+
+    from replyall_storm.experiments.calibration.observations import Observation
+    from replyall_storm.experiments.figures.predictive import met_share
+
+    point = Observation("delay@12:00", "delay", "delay", 180.0, 180.0, 180.0, "R", "minutes",
+                        "test", sigma=0.1)
+    lo, hi = point.columns
+    runs = pd.DataFrame({lo: [180.0, 185.0, 180.0 * math.exp(0.1), 181.0 * math.exp(0.1),
+                              100.0],
+                         hi: [180.0, 185.0, 180.0 * math.exp(0.1), 181.0 * math.exp(0.1),
+                              170.0]})
+    # equal; 0.28 units off; exactly one unit off; just beyond; far below
+    assert met_share(runs, point) == pytest.approx(3 / 5)
+    ranged = Observation("inbox_received@12:00", "inbox_received", "inbox", 100.0, 130.0,
+                         123.0, "C", "messages", "test", sigma=0.1)
+    lo, hi = ranged.columns
+    overlap = pd.DataFrame({lo: [90.0, 131.0, 10.0], hi: [101.0, 500.0, 20.0]})
+    assert met_share(overlap, ranged) == pytest.approx(2 / 3)
+    assert math.isnan(met_share(pd.DataFrame({"other": [1.0]}), ranged))

@@ -48,7 +48,7 @@ MITIGATIONS_OFF: dict[str, Any] = {
 POLICIES: tuple[Policy, ...] = (
     Policy("no intervention", "the list is never disabled", {"cutoff_min": math.inf},
            baseline=True),
-    Policy("2016 response", "list disabled after the scenario's cut-off (60 min), queue "
+    Policy("2016 response", "list disabled at the scenario's (calibrated) cut-off, queue "
            "delivered", {}),
     Policy("cut-off at 20 min", "administrators act three times faster", {"cutoff_min": 20.0}),
     Policy("cut-off + purge", "list disabled and its queue purged",
