@@ -94,14 +94,14 @@ def draw_storms(results: Path, out_dir: Path, stem: str) -> list[Path]:
         ax_c.set_ylim(0, 1)
         ax_c.set_ylabel("posterior probability")
         ax_c.tick_params(axis="x", labelrotation=35, labelsize=style.FONT_PT - 1.5)
-        ax_c.set_title("c   ABC model choice,\nall storms", fontsize=style.FONT_PT, loc="left")
+        ax_c.set_title("c   model choice\n(ABC, all storms)", fontsize=style.FONT_PT, loc="left")
         fig.legend(*ax_a.get_legend_handles_labels(), loc="outside lower center",
                    ncol=min(len(names), 6), frameon=False)
         beats = summary.get("beats_baselines", {})
         verdict = (f"chosen: {summary.get('chosen', '?')}" if any(beats.values()) else
                    f"FLAGGED: no mechanism beats the baselines (best: {summary.get('chosen')})")
         fig.suptitle(f"One model for every storm: {summary.get('samples', '?')} prior points "
-                     f"on {len(storms)} storms, {summary.get('accept', 0):.0%} accepted; "
+                     f"on {len(storms)} storms, {summary.get('accept', 0):.0%} accepted\n"
                      f"{verdict}", color="0.1" if any(beats.values()) else
                      style.OBSERVED_COLOUR)
         return style.save(fig, out_dir, stem)

@@ -31,9 +31,15 @@ LABELS = {
     "check_median_min": "median check\ninterval (min)",
     "peer_weight": "peer weight\n(per neighbour)",
     "annoyance_half": "annoyance half\n(messages)",
+    "capacity_spread": "capacity spread\n(log-sd)",
 }
-DEFAULTS = {"remove_rate": 3e-5, "complain_rate": 5e-5, "capacity_per_min": 120_000.0,
-            "cutoff_min": 60.0, "mute_rate": 0.01}
+ROW_LABELS = {"remove_rate": "'remove me'\nhazard", "complain_rate": "complaint\nhazard",
+              "mute_rate": "mute\nhazard", "annoyance_half": "annoyance\nhalf",
+              "capacity_per_min": "capacity", "capacity_spread": "capacity\nspread",
+              "cutoff_min": "cut-off"}
+"""Row labels, without units (the column below gives them): the rows are short."""
+SCENARIO = "nhs2016"
+"""The star marks this scenario's value of each parameter (the calibrated point it runs)."""
 PER_LIST = {"remove_rate": 1, "complain_rate": 1, "capacity_per_min": -1}  # scaled samples
 
 
@@ -52,9 +58,14 @@ def load(results: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None
 
 
 def default_value(name: str, n_users: int) -> float | None:
-    """The model default of ``name``, scaled like a reduced-size sample (rates x 840,000/N)."""
-    v = DEFAULTS.get(name)
-    if v is None:
+    """The nhs2016 scenario's value of ``name``, scaled like a reduced-size sample.
+
+    Rates are scaled by 840,000/N; None for a name that is not a parameter.
+    """
+    from replyall_storm.model.scenarios import get_scenario
+
+    v = getattr(get_scenario(SCENARIO).params(), name, None)
+    if not isinstance(v, int | float) or isinstance(v, bool):
         return None
     return v * (840_000 / n_users) ** PER_LIST.get(name, 0)
 
@@ -156,7 +167,8 @@ def draw_calibration(results: Path, out_dir: Path, stem: str) -> list[Path]:
                 if j > 0 or i == 0:
                     ax.tick_params(which="both", labelleft=False)
                 else:
-                    ax.set_ylabel(LABELS.get(yname, yname), fontsize=style.FONT_PT - 1)
+                    ax.set_ylabel(ROW_LABELS.get(yname, LABELS.get(yname, yname)),
+                                  fontsize=style.FONT_PT - 1)
         handles = [Line2D([], [], ls="", marker="o", ms=4, color=accent, alpha=0.8),
                    Line2D([], [], ls="", marker="o", ms=2.5, color="0.75"),
                    Line2D([], [], color="black", lw=0.9),
@@ -165,7 +177,7 @@ def draw_calibration(results: Path, out_dir: Path, stem: str) -> list[Path]:
         handles += [Patch(facecolor=PRIOR_FACE, edgecolor=PRIOR_EDGE, lw=0.6, ls="--"),
                     Line2D([], [], color=PRIOR_EDGE, lw=0.7, ls=":")]
         labels = ["accepted (size: ABC weight)", "every set simulated",
-                  "weighted median", "90 % interval", "model defaults",
+                  "weighted median", "90 % interval", "nhs2016 scenario",
                   "prior box (uniform; log-uniform on log axes)", "prior density"]
         if corr is not None:
             handles.append(Line2D([], [], ls="", marker="$r$", ms=5, color="black"))
@@ -175,7 +187,13 @@ def draw_calibration(results: Path, out_dir: Path, stem: str) -> list[Path]:
         scale = "" if n_users >= 840_000 else f"; sample: {n_users:,} users"
         eps = summary.get("epsilon")
         eps_text = f", tolerance {eps:.2g}" if isinstance(eps, int | float) else ""
+        ess = summary.get("ess")
+        ess_text = f", ESS {ess:.0f}" if isinstance(ess, int | float) else ""
+        flagged = summary.get("converged") is False
+        verdict = ("\nFLAGGED: NOT CONVERGED (stopped at the generation cap)" if flagged
+                   else "")
         fig.suptitle(f"Parameter sets that reproduce the 2016 reports\n(ABC: "
                      f"{summary.get('accepted', len(accepted))} accepted of "
-                     f"{summary.get('runs', '?')} runs{eps_text}{scale})")
+                     f"{summary.get('runs', '?')} runs{eps_text}{ess_text}{scale}){verdict}",
+                     color=style.OBSERVED_COLOUR if flagged else "0.1")
         return style.save(fig, out_dir, stem)

@@ -34,7 +34,11 @@ LABELS = {
     "cutoff_min": "list disabled after (minutes)",
     "capacity_per_min": "transport capacity (deliveries per minute)",
 }
-DEFAULTS_2016 = {"remove_rate": 3e-5, "cutoff_min": 60.0}
+def calibrated_2016() -> dict[str, float]:
+    """The nhs2016 scenario's (calibrated) value of each parameter the grid may vary."""
+    from replyall_storm.model.scenarios import NHS_CALIBRATED
+
+    return dict(NHS_CALIBRATED)
 
 
 def grid(results: Path) -> tuple[pd.DataFrame, str, str, dict]:
@@ -144,13 +148,13 @@ def draw_heatmap(results: Path, out_dir: Path, stem: str) -> list[Path]:
             for line in contour_lines(xs, ys, logz, float(np.log(REPORTED)), xlog, ylog):
                 ax.plot(line[:, 0], line[:, 1], color="white", lw=1.4, solid_capstyle="round")
                 ax.plot(line[:, 0], line[:, 1], color="black", lw=0.6, ls="--")
-        # the 2016 defaults (scaled like the sample, if the grid is a scaled sample)
+        # the calibrated 2016 point (scaled like the sample, if the grid is a scaled sample)
         scale = 840_000 / base.get("n_users", 840_000)
-        px, py = DEFAULTS_2016.get(x), DEFAULTS_2016.get(y)
+        px, py = calibrated_2016().get(x), calibrated_2016().get(y)
         if px is not None and py is not None:
             px *= scale if x.endswith("_rate") else 1.0
             ax.plot([px], [py], marker="*", ms=9, mfc="white", mec="black", mew=0.6, ls="")
-            ax.annotate("2016 defaults", (px, py), xytext=(-7, -10), ha="right",
+            ax.annotate("2016, calibrated", (px, py), xytext=(-7, -10), ha="right",
                         textcoords="offset points", fontsize=style.FONT_PT - 1.5,
                         color="white")
         _axis(ax, "x", x, xs, xlog)

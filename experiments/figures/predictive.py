@@ -115,7 +115,9 @@ def draw_predictive(results: Path, out_dir: Path, stem: str) -> list[Path]:
     targets = {o.key for o in every if o.key in set(summary.get("targets", []))}
     n = summary.get("n_users", 0)
     scale = "" if n >= 840_000 else f" (sample: {n:,} users)"
+    flag = ("; FLAGGED: ABC NOT CONVERGED (generation cap)"
+            if summary.get("converged") is False else "")
     with style.styled():
         fig = draw_checks(runs, every, targets,
-                          f"{storm}, posterior predictive ({len(runs)} storms){scale}")
+                          f"{storm}, posterior predictive ({len(runs)} storms){scale}{flag}")
         return style.save(fig, out_dir, stem)
