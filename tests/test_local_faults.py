@@ -143,3 +143,26 @@ def test_more_workers_than_cpus_is_a_warning_and_capped(spec, tmp_path):
         f"running {cpus}" in err
     assert 1 <= most <= cpus
     assert f"40 to run on {cpus} local worker(s)" in stdout
+
+
+def test_a_worker_dying_between_two_submissions_is_lost_infrastructure(monkeypatch):
+    """The pool can break while the sweep submits (not only while it waits): the same one-line
+    infrastructure error, never a traceback (found under load by the suite itself)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from replyall_storm.experiments.sweeps import executor
+
+    class Breaking(executor.ProcessPoolExecutor):
+        calls = 0
+
+        def submit(self, *args, **kwargs):
+            Breaking.calls += 1
+            if Breaking.calls == 3:
+                raise BrokenProcessPool("A child process terminated abruptly")
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(executor, "ProcessPoolExecutor", Breaking)
+    done = []
+    with pytest.raises(executor.WorkerLostError, match="a local worker process died") as err:
+        executor._pool(abs, iter(range(10)), lambda task, outcome: done.append(task), 1, 5)
+    assert err.value.lost == 3 and done == []  # two in flight and the one refused

@@ -41,6 +41,7 @@ from concurrent.futures import (
     ProcessPoolExecutor,
     wait,
 )
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,15 @@ def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
     try:
         while True:
             while len(pending) < limit and (task := next(it, None)) is not None:
-                pending[pool.submit(call, fn, task)] = (submitted, task)
+                try:
+                    fut = pool.submit(call, fn, task)
+                except BrokenProcessPool:  # a worker died between two submissions
+                    seen.update(getattr(pool, "_processes", None) or {})
+                    lost = len(pending) + 1
+                    raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
+                                          f"{lost} runs in flight were left incomplete",
+                                          lost=lost) from None
+                pending[fut] = (submitted, task)
                 submitted += 1
             seen.update(getattr(pool, "_processes", None) or {})
             if not pending:
