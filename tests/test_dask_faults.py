@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from fault_injection import Cluster, wait_until
+from sweep_specs import interruptible
 
 from replyall_storm.experiments.cli import main
 from replyall_storm.experiments.sweeps.executor import ClusterLostError
@@ -28,25 +29,7 @@ from replyall_storm.model.errors import ParameterError
 
 pytest.importorskip("distributed")
 
-# 40 runs of ~0.1 s each: long enough to be interrupted on one worker thread
-SPEC = """
-name = "lose"
-scenario = "small"
-root_seed = 3
-replicates = 4
-common_org = true
-[fixed]
-n_users = 600
-horizon_min = 240
-[design]
-kind = "grid"
-[design.parameters.remove_rate]
-values = [5e-4, 1e-3, 2e-3, 3e-3, 4e-3]
-[design.parameters.complain_rate]
-values = [1e-3, 3e-3]
-[outputs]
-series_every_min = 15
-"""
+SPEC = interruptible("lose")
 
 
 @pytest.fixture

@@ -11,28 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_specs import interruptible
 
 from replyall_storm.experiments.sweeps.executor import available_cpus
 from replyall_storm.experiments.sweeps.sweep import run_sweep
 
-SPEC = """
-name = "local"
-scenario = "small"
-root_seed = 3
-replicates = 4
-common_org = true
-[fixed]
-n_users = 600
-horizon_min = 240
-[design]
-kind = "grid"
-[design.parameters.remove_rate]
-values = [5e-4, 1e-3, 2e-3, 3e-3, 4e-3]
-[design.parameters.complain_rate]
-values = [1e-3, 3e-3]
-[outputs]
-series_every_min = 15
-"""
+SPEC = interruptible("local")
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from sweep_specs import interruptible
 
 from replyall_storm.experiments.cli import main
 from replyall_storm.experiments.sweep import run_sweep
@@ -29,25 +30,7 @@ TINY = {
     "outputs": {"series": True, "series_every_min": 10},
 }
 
-# 40 runs of ~0.1 s: long enough to be stopped mid-way, short enough for a test
-KILL_TOML = """
-name = "killme"
-scenario = "small"
-root_seed = 3
-replicates = 4
-common_org = true
-[fixed]
-n_users = 600
-horizon_min = 240
-[design]
-kind = "grid"
-[design.parameters.remove_rate]
-values = [5e-4, 1e-3, 2e-3, 3e-3, 4e-3]
-[design.parameters.complain_rate]
-values = [1e-3, 3e-3]
-[outputs]
-series_every_min = 15
-"""
+KILL_TOML = interruptible("killme")
 
 
 @pytest.fixture(autouse=True)
