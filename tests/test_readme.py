@@ -19,10 +19,10 @@ def python_api_blocks() -> list[str]:
 
 def test_the_python_api_section_shows_every_job():
     blocks = python_api_blocks()
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     code = "\n".join(blocks)
     for name in ("simulate", "StormParams", "get_scenario", "run_sweep", "load_spec",
-                 "fit_series", "calibrate", "load_storms"):
+                 "fit_series", "calibrate", "load_storms", "predict"):
         assert re.search(rf"from replyall_storm import .*\b{name}\b", code), name
 
 

@@ -11,9 +11,11 @@ cheap and ``replyall_storm.model`` needs none of the experiments' packages)::
 * :class:`StormModel`: the same storm as a ``mesa.Model``, stepped one minute at a time
   (Mesa is imported only when it is asked for); :func:`prepare_run`: the one run set-up;
 * :func:`run_sweep`, :func:`load_spec`: many storms from a spec, locally or on Dask;
-* :func:`fit_series`: the SIR with the administrators' cut-off as forcing, fitted to a storm;
+* :func:`fit_series`: the queued SIR (the transport as latent stage, the cut-off as forcing),
+  fitted to a storm;
 * :func:`calibrate`: ABC calibration to the 2016 observations; :func:`load_storms`: the
-  project's facts about real storms, with their sources.
+  project's facts about real storms, with their sources;
+* :func:`predict`: a storm's forecast for any list, from the all-storm posterior that ships.
 
 ``__version__`` is the installed distribution's version (``importlib.metadata``).
 """
@@ -42,6 +44,7 @@ _EXPORTS = {
     "fit_series": "replyall_storm.experiments.analysis.sir_fit",
     "calibrate": "replyall_storm.experiments.calibration.pipeline",
     "load_storms": "replyall_storm.experiments.calibration.storms",
+    "predict": "replyall_storm.experiments.analysis.predict",
 }
 
 __all__ = ["__version__", *_EXPORTS]
