@@ -33,7 +33,7 @@ from ..io import plain, write_json, write_parquet
 from ..sweeps.spec import Spec
 from ..sweeps.validate import parse_spec
 from .apmc import Prior, apmc, posterior_summary
-from .generations import sweep_simulator
+from .generations import _without_none, sweep_simulator
 from .observations import Observation
 from .observe import clock_minutes, observed_values, users_until
 from .settings import CalibrationSpec
@@ -71,14 +71,6 @@ def smaller_world(cal: CalibrationSpec, users: int) -> Spec:
             axis["low"], axis["high"] = axis["low"] / scale, min(1.0, axis["high"] / scale)
     data["name"] = f"{cal.spec.name}-sbc"
     return parse_spec(_without_none(data))
-
-
-def _without_none(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _without_none(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, list | tuple):
-        return [_without_none(v) for v in obj]
-    return obj
 
 
 def synthetic_observations(spec: Spec, truth: dict[str, Any], targets: tuple[Observation, ...],
