@@ -14,6 +14,7 @@ import pytest
 from sweep_specs import interruptible
 
 from replyall_storm.experiments.sweeps.executor import available_cpus
+from replyall_storm.experiments.sweeps.interrupts import StopRequest
 from replyall_storm.experiments.sweeps.sweep import run_sweep
 
 SPEC = interruptible("local")
@@ -148,5 +149,6 @@ def test_a_worker_dying_between_two_submissions_is_lost_infrastructure(monkeypat
     monkeypatch.setattr(executor, "ProcessPoolExecutor", Breaking)
     done = []
     with pytest.raises(executor.WorkerLostError, match="a local worker process died") as err:
-        executor._pool(abs, iter(range(10)), lambda task, outcome: done.append(task), 1, 5)
+        executor._pool(abs, iter(range(10)), lambda task, outcome: done.append(task), 1, 5,
+                      StopRequest())
     assert err.value.lost == 3 and done == []  # two in flight and the one refused

@@ -89,4 +89,8 @@ def _register() -> None:
     main.add_command(predict_command, name="predict")
 
 
-_register()
+try:
+    _register()
+except KeyboardInterrupt:  # Ctrl-C while the commands load (their imports take a second)
+    click.echo("interrupted while starting: nothing was run", err=True)
+    raise SystemExit(130) from None

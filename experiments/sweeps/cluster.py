@@ -32,6 +32,9 @@ from typing import Any
 
 from replyall_storm.model.errors import ParameterError
 
+from .interrupts import POLL_S as STOP_POLL_S
+from .interrupts import StopRequest
+
 CONNECT_TIMEOUT_S = 10
 WAIT_VAR = "REPLYALL_WORKER_WAIT"
 DEFAULT_WAIT_S = 30.0
@@ -162,12 +165,14 @@ def quiet() -> Iterator[None]:
 
 def run_on_dask(call: Callable[..., Any], fn: Callable[[Any], Any], it: Iterator[Any],
                 handle: Callable[[Any, Any], None], scheduler: Any, in_flight: int | None,
-                task_key: Callable[[Any], str] | None) -> bool:
+                task_key: Callable[[Any], str] | None, stop: StopRequest) -> bool:
     """Submit ``call(fn, task)`` for each task to Dask; hand over each outcome as it arrives.
 
     Returns False when every task was handed over (outcomes marked ``lost``, out of memory,
-    included: :func:`.executor.execute` counts those); raises ClusterLostError (after handing
-    over what did complete) when tasks were lost or the cluster went away.
+    included: :func:`.executor.execute` counts those), True when ``stop`` was requested (the
+    tasks still pending are cancelled; outcomes already back are handed over first); raises
+    ClusterLostError (after handing over what did complete) when tasks were lost or the
+    cluster went away. While it waits for the workers, Ctrl-C raises KeyboardInterrupt.
     """
     from .executor import ClusterLostError
 
@@ -179,19 +184,19 @@ def run_on_dask(call: Callable[..., Any], fn: Callable[[Any], Any], it: Iterator
     lost: Counter[str] = Counter()
     again: set[Any] = set()  # futures done, then lost with their worker's memory
     state = {"threads": 1, "looked": 0.0, "empty_since": None}
-    submitted, stop = 0, None
+    submitted, trouble = 0, None
     try:
-        with quiet():
-            while True:
+        with quiet(), stop.polled():
+            while not stop.requested:
                 limit = in_flight or max(16, 4 * state["threads"])
-                while stop is None and len(pending) < limit and \
+                while trouble is None and not stop.requested and len(pending) < limit and \
                         (task := next(it, None)) is not None:
                     key = task_key(task) if task_key else None
                     fut = client.submit(call, fn, task, key=key, pure=False, retries=0)
                     pending[fut] = (submitted, task)
                     submitted += 1
                     fut.add_done_callback(arrived.put)
-                if not pending or stop is not None:
+                if not pending or trouble is not None:
                     break
                 done = _arrivals(arrived, pending) | {f for f in again if f.status in TERMINAL}
                 again -= done
@@ -207,7 +212,11 @@ def run_on_dask(call: Callable[..., Any], fn: Callable[[Any], Any], it: Iterator
                         lost[why] += 1
                     else:
                         handle(task, outcome)
-                stop = stop or _trouble(client, state, wait_s)
+                trouble = trouble or _trouble(client, state, wait_s)
+        if stop.requested:
+            with contextlib.suppress(Exception):
+                client.cancel(list(pending))
+            return True
     except BaseException:
         with contextlib.suppress(Exception):
             client.cancel(list(pending))
@@ -217,12 +226,12 @@ def run_on_dask(call: Callable[..., Any], fn: Callable[[Any], Any], it: Iterator
             with contextlib.suppress(Exception), quiet():
                 client.close(timeout=10)
     n_lost = sum(lost.values()) + len(pending)
-    if stop is None and not lost:
+    if trouble is None and not lost:
         return False
     kinds = "; ".join(f"{n} x {why}" for why, n in lost.most_common(3))
-    what = stop or "tasks were lost to the Dask cluster"
+    what = trouble or "tasks were lost to the Dask cluster"
     raise ClusterLostError(f"{what}: {n_lost} runs in flight were left incomplete"
-                           + (f" ({kinds})" if kinds and stop is None else ""), lost=n_lost)
+                           + (f" ({kinds})" if kinds and trouble is None else ""), lost=n_lost)
 
 
 def _collect(fut: Any) -> tuple[Any, str]:
@@ -278,7 +287,7 @@ def _arrivals(arrived: queue.SimpleQueue, pending: dict[Any, Any]) -> set[Any]:
     """The pending futures done within a poll (at least one, unless none is done by then)."""
     done = set()
     with contextlib.suppress(queue.Empty):
-        done.add(arrived.get(timeout=POLL_S))
+        done.add(arrived.get(timeout=STOP_POLL_S))
         while True:
             done.add(arrived.get_nowait())
     return {f for f in done if f in pending}

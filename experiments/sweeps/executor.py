@@ -8,14 +8,19 @@ others; its outcome carries the error type and message instead of a value.
 
 * ``workers=1``: runs in this process (no start-up cost; debuggers work).
 * ``workers=N``: a ``ProcessPoolExecutor`` with the ``spawn`` context (what ``import mesa``
-  selects anyway); workers ignore SIGINT so Ctrl-C reaches only this process.
+  selects anyway); workers ignore SIGINT once started, so Ctrl-C reaches only this process
+  (a worker still starting, in the first second or two, dies of it and prints its
+  traceback: the pool is stopped anyway).
 * ``scheduler=ADDRESS``: a running Dask scheduler (``tcp://host:port`` or a scheduler JSON
   file); its workers must have ``replyall-storm`` installed (:mod:`.cluster`).
 
 Tasks are submitted in bounded batches (a few per worker in flight) so a sweep of a million
-runs does not hold a million futures. Ctrl-C cancels what is queued, stops the workers and
-returns with ``interrupted=True``: outcomes already handed over are kept, runs in flight are
-lost (and run again when the caller resumes).
+runs does not hold a million futures. Ctrl-C (or the command line's SIGTERM) cancels what is
+queued, stops the workers and returns with ``interrupted=True``: outcomes already handed
+over are kept, and so are those already back from the workers; runs still in flight are
+lost (and run again when the caller resumes). The signal never interrupts the hand-over of
+an outcome, nor the pool's own bookkeeping: it is a request the loop honours at its next
+poll (:mod:`.interrupts`).
 
 A task's own exception is data (its outcome's ``error``); the infrastructure failing is not:
 a local worker process killed (out of memory, kill -9), a Dask scheduler or worker lost. The
@@ -47,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from .cluster import connect, run_on_dask, worker_wait_s
+from .interrupts import POLL_S, StopRequest
 
 
 class InfrastructureError(RuntimeError):
@@ -165,20 +171,26 @@ def execute(fn: Callable[[Any], Any], tasks: Iterable[Any],
     short = [0]  # tasks that ran out of memory
 
     def keep(task: Any, outcome: Outcome) -> None:
-        if outcome.lost is None:
-            handle(task, outcome)
-        else:
+        if outcome.lost is not None:
             short[0] += 1
+            return
+        with stop.handing_over():
+            handle(task, outcome)
 
-    try:
-        if scheduler is not None:
-            run_on_dask(call, fn, it, keep, scheduler, in_flight, task_key)
-        elif workers <= 1:
-            for task in it:
-                keep(task, call(fn, task))
-        else:
-            _pool(fn, it, keep, workers, in_flight or 4 * workers)
-    except KeyboardInterrupt:
+    with StopRequest() as stop:
+        try:
+            if scheduler is not None:
+                interrupted = run_on_dask(call, fn, it, keep, scheduler, in_flight, task_key,
+                                          stop)
+            elif workers <= 1:
+                for task in it:
+                    keep(task, call(fn, task))
+                interrupted = False
+            else:
+                interrupted = _pool(fn, it, keep, workers, in_flight or 4 * workers, stop)
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
         return True
     if short[0]:
         raise InfrastructureError(f"{short[0]} runs ran out of memory (MemoryError) and were "
@@ -188,7 +200,9 @@ def execute(fn: Callable[[Any], Any], tasks: Iterable[Any],
 
 
 def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
-          handle: Callable[[Any, Outcome], None], workers: int, limit: int) -> bool:
+          handle: Callable[[Any, Outcome], None], workers: int, limit: int,
+          stop: StopRequest) -> bool:
+    """Run the tasks on a local process pool; True when a stop was requested."""
     # The resource tracker (started here) would warn of "leaked semaphores" after Ctrl-C
     # terminates the workers: nothing leaks that the OS does not reclaim, so hush it.
     quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
@@ -203,45 +217,63 @@ def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
         else:
             os.environ["PYTHONWARNINGS"] = saved
     pending: dict[Future, tuple[int, Any]] = {}  # future -> (submission number, task)
-    submitted = 0
     seen: dict[int, Any] = {}  # pid -> Process, to tell how a dead worker died
+    abandon = True  # the runs in flight, unless every task was handed over
     try:
-        while True:
-            while len(pending) < limit and (task := next(it, None)) is not None:
-                try:
-                    fut = pool.submit(call, fn, task)
-                except BrokenProcessPool:  # a worker died between two submissions
-                    seen.update(getattr(pool, "_processes", None) or {})
-                    lost = len(pending) + 1
-                    raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
-                                          f"{lost} runs in flight were left incomplete",
-                                          lost=lost) from None
-                pending[fut] = (submitted, task)
-                submitted += 1
-            seen.update(getattr(pool, "_processes", None) or {})
-            if not pending:
-                return False
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            broken = 0
-            for fut in sorted(done, key=lambda f: pending[f][0]):
-                _, task = pending.pop(fut)
-                try:
-                    outcome = fut.result()
-                except Exception:  # noqa: BLE001 - BrokenProcessPool: a worker was killed
-                    broken += 1
-                    continue
-                handle(task, outcome)
-            if broken:
-                lost = broken + len(pending)
-                raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
-                                      f"{lost} runs in flight were left incomplete", lost=lost)
-    except BaseException:
-        for fut in pending:
-            fut.cancel()
-        _stop(pool, seen.values())
-        raise
+        with stop.polled():
+            abandon = _feed(pool, fn, it, handle, limit, stop, pending, seen)
+        return abandon
     finally:
+        if abandon:  # stopped, or failed: kill the workers (they ignore SIGINT and SIGTERM)
+            for fut in pending:
+                fut.cancel()
+            _stop(pool, seen.values())
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _feed(pool: ProcessPoolExecutor, fn: Callable[[Any], Any], it: Iterator[Any],
+          handle: Callable[[Any, Outcome], None], limit: int,
+          stop: StopRequest, pending: dict[Future, tuple[int, Any]],
+          seen: dict[int, Any]) -> bool:
+    """Keep ``limit`` tasks in flight and hand over outcomes until done or asked to stop.
+
+    Outcomes already back when the stop is asked for are handed over before it returns.
+    """
+    submitted = 0
+    while True:
+        while not stop.requested and len(pending) < limit and \
+                (task := next(it, None)) is not None:
+            try:
+                fut = pool.submit(call, fn, task)
+            except BrokenProcessPool:  # a worker died between two submissions
+                if stop.requested:  # a worker still starting got the group's Ctrl-C
+                    return True
+                seen.update(getattr(pool, "_processes", None) or {})
+                lost = len(pending) + 1
+                raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
+                                      f"{lost} runs in flight were left incomplete",
+                                      lost=lost) from None
+            pending[fut] = (submitted, task)
+            submitted += 1
+        seen.update(getattr(pool, "_processes", None) or {})
+        if not pending:
+            return stop.requested
+        done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+        broken = 0
+        for fut in sorted(done, key=lambda f: pending[f][0]):
+            _, task = pending.pop(fut)
+            try:
+                outcome = fut.result()
+            except Exception:  # noqa: BLE001 - BrokenProcessPool: a worker was killed
+                broken += 1
+                continue
+            handle(task, outcome)
+        if stop.requested:
+            return True
+        if broken:
+            lost = broken + len(pending)
+            raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
+                                  f"{lost} runs in flight were left incomplete", lost=lost)
 
 
 def _how(procs: Iterable[Any]) -> str:
