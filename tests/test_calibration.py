@@ -166,11 +166,41 @@ def test_quick_calibration_end_to_end_and_resumes_bit_for_bit(tmp_path):
     pd.testing.assert_frame_equal(accepted, pd.read_parquet(out / "accepted.parquet"))
 
 
+def test_quick_calibration_with_a_final_sample_resumes_bit_for_bit(tmp_path):
+    """The final importance sample runs as one more generation (resumable like the others);
+    the posterior is that sample, APMC's population is kept beside it, the summary and the
+    command say how many draws were accepted and their ESS, and whether ABC converged."""
+    import json
+
+    spec = tmp_path / "q.toml"
+    spec.write_text(QUICK_TOML)
+    out = tmp_path / "out"
+    args = ["calibrate", str(spec), "--quick", "--final-draws", "10", "--out", str(out),
+            "--workers", "1", "--no-progress"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    summary = json.loads((out / "summary.json").read_text())
+    final = summary["final_sample"]
+    accepted = pd.read_parquet(out / "accepted.parquet")
+    assert final["draws"] == 10 and len(accepted) == final["accepted"] >= 1
+    assert (out / "population.parquet").exists()
+    assert (out / f"gen-{final['generation']:02d}").is_dir()
+    assert summary["runs"] == 12 + 6 + 10
+    assert "final sample: 10 fresh draws" in first.output
+    assert ("NOT converged" in first.output) != summary["converged"]
+    assert summary["ess"] == pytest.approx(final["ess"])
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    pd.testing.assert_frame_equal(accepted, pd.read_parquet(out / "accepted.parquet"))
+
+
 @pytest.mark.parametrize("edit, where", [
     (('kind = "lhs"', 'kind = "grid"'), "design"),
     (("[design.parameters.cutoff_min]", "[design.parameters.no_such_param]"), "no_such_param"),
     (("n = 12", "n = 12\n[abc]\nalpha = 2.0"), "abc.alpha"),
     (("n = 12", "n = 12\n[abc]\ntargets = ['nope']"), "abc.targets"),
+    (("n = 12", "n = 12\n[abc]\nfinal_draws = -5"), "abc.final_draws"),
+    (("n = 12", "n = 12\n[abc]\nbackend = 'pyabc'\nfinal_draws = 50"), "abc.final_draws"),
 ])
 def test_bad_spec_exits_2_and_writes_nothing(tmp_path, edit, where):
     spec = tmp_path / "bad.toml"
@@ -193,3 +223,59 @@ def test_pyabc_backend_small(tmp_path):
     for name in ("remove_rate", "complain_rate"):
         assert parts[name].between(2.5e-4, 1.6e-2).all()
     assert (tmp_path / "pyabc.db").exists() and len(res["generations"]) == 2
+
+
+def test_the_final_proposal_density_is_normalised_on_the_prior_box():
+    """The truncated kernel mixture's density integrates to 1 over the box (kernels near its
+    edges lose mass outside it, which the truncation restores), and a kernel at a corner of
+    the square keeps a quarter of its mass."""
+    from replyall_storm.experiments.calibration import importance
+
+    rng = np.random.default_rng(11)
+    u = np.array([[0.02, 0.03], [0.5, 0.5], [0.97, 0.1], [0.3, 0.9]])
+    w = np.array([0.4, 0.1, 0.3, 0.2])
+    cov = np.array([[0.02, 0.005], [0.005, 0.015]])
+    mass = importance.box_mass(u, cov, rng, draws=20_000)
+    assert mass[1] == pytest.approx(0.998, abs=0.01) and mass[0] < 0.5
+    corner = importance.box_mass(np.array([[0.0, 0.0]]), 1e-4 * np.eye(2), rng, 20_000)
+    assert corner[0] == pytest.approx(0.25, abs=0.015)
+    grid = rng.random((40_000, 2))  # the box has volume 1: the mean density is the integral
+    q = importance.density(grid, u, w, cov, mass)
+    assert q.mean() == pytest.approx(1.0, abs=0.03)
+    untruncated = importance.density(grid, u, w, cov, np.ones(len(u)))
+    assert untruncated.mean() < 0.9  # without the correction it would not be a density
+    x, qx = importance.propose(u, w, 2000, rng)  # draws land where the density is high
+    assert np.all((x >= 0) & (x <= 1)) and np.median(qx) > np.median(q)
+
+
+def test_the_final_sample_has_even_weights_and_covers_the_truth():
+    prior = Prior(("a", "b"), np.array([0.0, 0.0]), np.array([1.0, 1.0]),
+                  np.array([False, False]))
+    obs = (Observation("y1", "y1", "summary", 0.95, 1.05, 1.0, "D", "", "t", sigma=0.05),
+           Observation("y2", "y2", "summary", 0.28, 0.32, 0.3, "D", "", "t", sigma=0.05))
+    rng = np.random.default_rng(1)
+
+    def simulate(g, points):
+        pts = pd.DataFrame(points if points is not None else
+                           prior.from_unit(rng.random((60, 2))))
+        pts.insert(0, "point", range(len(pts)))
+        summ = pd.DataFrame({"point": pts["point"], "y1": pts["a"] + pts["b"] + 0.5,
+                             "y2": pts["a"] - pts["b"] + 0.3 + rng.normal(0, 0.01, len(pts))})
+        return pts, summ
+
+    res = apmc(prior, simulate, obs, n=60, generations=6, seed=3, final_draws=300)
+    final, particles = res["final"], res["particles"]
+    assert final["draws"] == 300 and final["accepted"] == len(particles) > 30
+    assert particles["distance"].max() <= final["epsilon"]
+    assert particles["weight"].sum() == pytest.approx(1.0)
+    assert particles["generation"].nunique() == 1
+    assert final["generation"] == len(res["generations"])  # one generation after APMC's
+    w = particles["weight"].to_numpy()
+    assert final["ess"] == pytest.approx(1.0 / np.sum(w ** 2))
+    assert final["ess"] >= 0.7 * final["accepted"]  # one proposal: weights vary little
+    post, _ = posterior_summary(particles, prior)
+    for name in ("a", "b"):
+        row = post.set_index("parameter").loc[name]
+        assert row["lo"] <= 0.25 <= row["hi"]
+    again = apmc(prior, simulate, obs, n=60, generations=6, seed=3, final_draws=0)
+    assert again["final"] is None and again["particles"] is again["population"]

@@ -22,6 +22,9 @@ Deffuant 2013, Comput. Stat. 28:2777), in the prior's unit cube ``u`` (log10 for
    the tolerance: Lenormand et al.'s criterion), or once ``eps`` has been 0 for two
    generations (every kept point reproduces every observed range). ``generations`` is only a
    safety cap; reaching it is reported as *not* converged (``stopped_by = "cap"``).
+5. Optionally (``final_draws``), sample the last proposal afresh at the last ``eps``
+   (:mod:`.importance`): the kept population's weights are uneven (old particles keep the
+   large weights of wide early proposals), the fresh sample's are not.
 
 Distance: :func:`.observations.distance` -- 0 when every summary lies in its reported range, else
 the root mean square of the misses in units of each observation's uncertainty. With
@@ -46,6 +49,7 @@ import pandas as pd
 
 from .. import seeds
 from ..sweeps.spec import FIELDS, Spec
+from . import importance
 from .observations import Observation, distance
 
 IDENTIFIED = 0.75
@@ -99,11 +103,19 @@ def weighted_cov(u: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *, n: int,
          alpha: float = 0.5, generations: int = 8, min_acceptance: float = 0.05,
-         seed: int = 0, log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+         final_draws: int = 0, seed: int = 0,
+         log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Run APMC (see the module docstring) with ``n`` particles.
 
-    Returns ``particles`` (the final weighted population), ``history`` (every simulated
-    particle), ``generations`` (eps, p_acc and runs of each generation) and ``stopped_by``:
+    With ``final_draws`` > 0, the last population's proposal is sampled afresh at the last
+    tolerance (:mod:`.importance`), as one more generation: the accepted draws, weighted by
+    prior / proposal, are the posterior (``particles``), and APMC's own last population is
+    ``population``.
+
+    Returns ``particles`` (the posterior: weighted, weights summing to 1), ``population``
+    (APMC's last population), ``history`` (every simulated particle), ``generations`` (eps,
+    p_acc and runs of each APMC generation), ``final`` (None, or the final sample's draws,
+    accepted, acceptance rate, ESS and generation number) and ``stopped_by``:
     ``"acceptance"`` (p_acc below ``min_acceptance``: converged), ``"zero_tolerance"`` (every
     kept particle inside every range: converged) or ``"cap"`` (the generation cap: not
     converged).
@@ -168,9 +180,29 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
         if zero_streak >= 2:
             stopped_by = "zero_tolerance"
     pop["weight"] = pop["weight"] / pop["weight"].sum()
-    return {"particles": pop.reset_index(drop=True),
+    population = pop.reset_index(drop=True)
+    particles, final = population, None
+    if final_draws > 0:
+        g = len(gens)
+        x, q = importance.propose(prior.to_unit(population), population["weight"].to_numpy(),
+                                  final_draws, seeds.abc_rng(seed, g))
+        drawn = evaluate(g, prior.from_unit(x))
+        inside = drawn["distance"].to_numpy() <= eps
+        drawn["weight"] = np.where(inside, 1.0 / q, 0.0)
+        kept = drawn[inside].reset_index(drop=True)
+        final = {"generation": g, "draws": final_draws, "accepted": int(inside.sum()),
+                 "p_acc": float(inside.mean()), "epsilon": eps,
+                 "ess": importance.ess(kept["weight"].to_numpy())}
+        log(f"final sample (generation {g}): {final_draws} draws, {final['accepted']} within "
+            f"eps = {eps:.3g}, ESS {final['ess']:.0f}")
+        if len(kept):
+            kept["weight"] = kept["weight"] / kept["weight"].sum()
+            particles = kept
+        else:
+            log("no draw of the final sample is within eps: the APMC population stands")
+    return {"particles": particles, "population": population,
             "history": pd.concat(everything, ignore_index=True),
-            "generations": pd.DataFrame(gens), "stopped_by": stopped_by}
+            "generations": pd.DataFrame(gens), "final": final, "stopped_by": stopped_by}
 
 
 def _keep(pop: pd.DataFrame, k: int, rng: np.random.Generator) -> pd.DataFrame:

@@ -10,6 +10,8 @@
     targets = ["inbox_received@12:00", ...]   # default: every target of the storm
     predictive = 6         # accepted sets re-simulated for the predictive check
     backend = "builtin"    # or "pyabc"
+    final_draws = 0        # > 0: the posterior is a fresh importance sample of this many draws
+                           # at the last tolerance (builtin backend; .importance)
 
 :func:`load_calibration` reads one (a path, a packaged spec's name such as
 ``"calibrate_nhs"``, or a dict) and checks it once: the sweep part as any spec
@@ -44,6 +46,7 @@ class ABCSettings(BaseModel):
     targets: list[str] | None = None  # observation labels; default: the storm's targets
     predictive: int = Field(6, ge=0)  # accepted sets re-simulated for the predictive check
     backend: str = Field("builtin", pattern="^(builtin|pyabc)$")
+    final_draws: int = Field(0, ge=0)  # fresh draws at the last tolerance (builtin only)
 
 
 @dataclass
@@ -80,6 +83,9 @@ def load_calibration(source: str | Path | dict[str, Any], *, particles: int | No
         e = err.errors()[0]
         where = ".".join(["abc", *(str(p) for p in e["loc"])])
         raise SpecError(where, e.get("input"), e["msg"].replace("Input should", "must")) from None
+    if abc.final_draws and abc.backend != "builtin":
+        raise SpecError("abc.final_draws", abc.final_draws,
+                        "must be 0 with backend = \"pyabc\" (the final sample is the builtin's)")
     known_storms = [st.id for st in load_storms().storms]
     if abc.storm not in known_storms:
         raise SpecError("abc.storm", abc.storm, f"must be one of {', '.join(known_storms)}")

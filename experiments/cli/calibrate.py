@@ -42,20 +42,24 @@ def format_posterior(post: list[dict[str, Any]]) -> str:
 @click.option("--generations", type=WHOLE, default=None, help="Most ABC generations.")
 @click.option("--predictive", type=WHOLE, default=None,
               help="Accepted sets re-simulated for the predictive check and the SIR fit.")
+@click.option("--final-draws", type=click.IntRange(min=0), default=None,
+              help="Fresh draws at the last tolerance for the posterior (0: APMC's last "
+              "population; default: the spec's abc.final_draws).")
 @click.option("--quick", is_flag=True, help="Smoke test: 12 particles (16 for a sobol "
-              "design), 2 generations, 2 predictive runs. Not a calibration.")
+              "design), 2 generations, 2 predictive runs, 24 final draws if the spec has "
+              "any. Not a calibration.")
 @click.option("--workers", type=WHOLE, default=None,
               help="Local processes (default: all CPUs; pyabc backend: 1).")
 @click.option("--scheduler", default=None, help="Dask scheduler address or file.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
               particles: int | None, generations: int | None, predictive: int | None,
-              quick: bool, workers: int | None, scheduler: str | None,
-              no_progress: bool) -> None:
+              final_draws: int | None, quick: bool, workers: int | None,
+              scheduler: str | None, no_progress: bool) -> None:
     """Find the parameter sets that reproduce the 2016 NHSmail storm (ABC).
 
     SPEC is a calibration spec: a TOML file, or the name of a ready one (calibrate_nhs:
-    full scale, ~30 min on 2 cores).
+    full scale, about an hour on 2 cores).
     """
     # imported here: the calibration reads the storms data file, which may be broken
     from ..calibration.pipeline import run_calibration
@@ -64,11 +68,14 @@ def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
     if workers is not None and workers < 1:
         raise ParameterError("--workers", workers, "must be a whole number >= 1")
     if quick:
-        sobol = load_calibration(spec_path).spec.design.kind == "sobol"  # n: a power of 2
+        full = load_calibration(spec_path)
+        sobol = full.spec.design.kind == "sobol"  # n: a power of 2
         particles, generations = particles or (16 if sobol else 12), generations or 2
         predictive = 2 if predictive is None else predictive
+        if final_draws is None and full.abc.final_draws:
+            final_draws = 24
     cal = load_calibration(spec_path, particles=particles, generations=generations,
-                           predictive=predictive, backend=backend)
+                           predictive=predictive, backend=backend, final_draws=final_draws)
     out_dir = writable_folder(out_dir or Path("results") / f"calibrate-{cal.spec.name}")
     p = cal.spec.base_params()
     click.echo(f"calibrating {cal.spec.scenario} ({p.n_users:,} users): "
@@ -85,6 +92,18 @@ def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
     click.echo(f"accepted region: {s['accepted']} parameter sets from {s['runs']} runs "
                f"({s['generations']} generations), eps = {s['epsilon']:.3g}, "
                f"ESS = {s['ess']:.1f}")
+    if s["converged"]:
+        click.echo(f"  converged: stopped by {s['stopped_by'].replace('_', ' ')} (last "
+                   f"acceptance rate {s['final_p_acc']:.3f}, criterion < "
+                   f"{s['min_acceptance']:g})")
+    else:
+        click.echo(f"  NOT converged: stopped by the generation cap (last acceptance rate "
+                   f"{s['final_p_acc']:.3f}, criterion < {s['min_acceptance']:g}); "
+                   "--generations raises the cap")
+    final = s.get("final_sample")
+    if final:
+        click.echo(f"  final sample: {final['draws']} fresh draws, {final['accepted']} within "
+                   f"eps (acceptance {final['p_acc']:.3f}), ESS {final['ess']:.1f}")
     click.echo(format_posterior(s["posterior"]))
     for rg in s["ridges"]:
         click.echo(f"  ridge: {rg['a']} ~ {rg['b']} (r = {rg['r']:+.2f})")
