@@ -199,13 +199,16 @@ def baseline(copies: list[Path], used: list[Module]) -> None:
     failures = []
 
     def work(copy: Path) -> None:
-        while True:
+        while not STOPPING.is_set():
             try:
                 tests, args = todo.get_nowait()
             except queue.Empty:
                 return
             t0 = time.perf_counter()
-            result, tail = pytest(copy, list(tests), list(args), 3600)
+            try:
+                result, tail = pytest(copy, list(tests), list(args), 3600)
+            except KeyboardInterrupt:  # stopped: its run was killed
+                return
             for mod in runs[(tests, args)]:
                 mod.baseline_s = time.perf_counter() - t0
                 print(f"baseline {mod.name}: {result} in {mod.baseline_s:.0f} s", flush=True)
@@ -213,12 +216,26 @@ def baseline(copies: list[Path], used: list[Module]) -> None:
                     failures.append(f"the tests of {mod.name} fail without any mutant: {tail}")
 
     threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in copies]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.5)
+    except KeyboardInterrupt:  # its test runs are killed before the copies are deleted
+        _halt(threads)
+        raise
     if failures:
         raise SystemExit("\n".join(failures))
+
+
+def _halt(threads: list[threading.Thread]) -> None:
+    """Stop the workers: kill every test run (and what it started), wait for the threads."""
+    STOPPING.set()
+    for proc in list(RUNNING):
+        _kill(proc)
+    for t in threads:
+        t.join()
 
 
 def score(modules: dict[str, Module], mutants: list[Mutant]) -> list[dict]:
@@ -296,9 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="replyall-mutate-") as tmp:
         copies = [Path(tmp) / f"copy{j}" for j in range(max(1, opts.jobs))]
-        for c in copies:
-            stage(c)
-        baseline(copies, [modules[name] for name in sorted({m.module for m in mutants})])
+        try:
+            for c in copies:
+                stage(c)
+            baseline(copies, [modules[name] for name in sorted({m.module for m in mutants})])
+        except KeyboardInterrupt:
+            print("interrupted before the first mutant: nothing to report", file=sys.stderr)
+            return 130
         todo: queue.Queue[Mutant] = queue.Queue()
         for m in mutants:
             todo.put(m)
@@ -329,11 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                     t.join(timeout=0.5)
         except KeyboardInterrupt:
             print("interrupted: reporting the mutants run so far", file=sys.stderr)
-            STOPPING.set()
-            for proc in list(RUNNING):
-                _kill(proc)
-            for t in threads:
-                t.join()
+            _halt(threads)
     rows = score(modules, mutants)
     print(report(rows, mutants, opts.out, time.perf_counter() - t0))
     low = [r for r in rows if r["score"] is not None and r["score"] < opts.min_score]
