@@ -71,8 +71,8 @@ def test_coverage_counts_and_its_clopper_pearson_interval():
 
 
 def test_a_small_check_end_to_end_is_reproducible(cal, tmp_path):
-    kw = {"truths": 2, "users": 1_000, "particles": 20, "generations": 2, "workers": 1,
-          "progress": False}
+    kw = {"truths": 2, "users": 1_000, "particles": 20, "generations": 2, "final_draws": 12,
+          "workers": 1, "progress": False}
     one = sbc.run_sbc(cal, tmp_path / "one", **kw)
     two = sbc.run_sbc(cal, tmp_path / "two", **kw)
     a = pd.read_parquet(tmp_path / "one" / "sbc.parquet")
@@ -82,12 +82,14 @@ def test_a_small_check_end_to_end_is_reproducible(cal, tmp_path):
     assert len(a) == 2 * 7 and set(a["parameter"]) == set(cal.spec.varied)
     assert (a["covered"] == ((a["lo"] <= a["value"]) & (a["value"] <= a["hi"]))).all()
     assert a["rank"].between(0, 1).all() and (a["generations"] == 2).all()
+    assert one["final_draws"] == 12 and a["accepted"].between(1, 12).all()  # the final sample
 
 
 @pytest.mark.parametrize("args, allowed", [
     (["--truths", "1"], "error: --truths=1: must be at least 2"),
     (["--users", "50"], "error: --users=50: must be from 100 to 1,000,000"),
     (["--particles", "5"], "error: --particles=5: must be at least 20"),
+    (["--final-draws", "-1"], "error: --final-draws=-1: must be a whole number >= 0"),
 ])
 def test_bad_sbc_options_are_one_line(tmp_path, args, allowed):
     result = CliRunner().invoke(main, ["sbc", *args, "--out", str(tmp_path / "o")])

@@ -109,16 +109,21 @@ def synthetic_observations(spec: Spec, truth: dict[str, Any], targets: tuple[Obs
 
 
 def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int = 15_000,
-            particles: int = 300, generations: int | None = None, workers: int | None = None,
+            particles: int = 300, generations: int | None = None,
+            final_draws: int | None = None, workers: int | None = None,
             scheduler: str | None = None, progress: bool = True,
             log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Calibrate ``truths`` synthetic storms; write ``sbc.parquet`` and ``summary.json``.
 
-    ``generations`` caps each calibration (default: the calibration spec's cap). The table is
-    rewritten after every truth, so an interrupted check keeps the truths it finished and a
-    re-run resumes each calibration where it stopped.
+    ``generations`` caps each calibration (default: the calibration spec's cap);
+    ``final_draws`` sizes each one's final importance sample (default: the spec's
+    ``abc.final_draws`` in proportion to ``particles``). The table is rewritten after every
+    truth, so an interrupted check keeps the truths it finished and a re-run resumes each
+    calibration where it stopped.
     """
     cap = generations if generations is not None else cal.abc.generations
+    if final_draws is None:
+        final_draws = round(cal.abc.final_draws * particles / (cal.spec.design.n or particles))
     spec = smaller_world(cal, users)
     prior = Prior.from_spec(spec)
     root = np.random.SeedSequence(spec.root_seed, spawn_key=(SBC_KEY,))
@@ -131,7 +136,8 @@ def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int
         res = apmc(prior, sweep_simulator(sub, out_dir / f"truth-{t:03d}", workers=workers,
                                           scheduler=scheduler, progress=progress),
                    targets, n=particles, alpha=cal.abc.alpha, generations=cap,
-                   min_acceptance=cal.abc.min_acceptance, seed=sub.root_seed)
+                   min_acceptance=cal.abc.min_acceptance, final_draws=final_draws,
+                   seed=sub.root_seed)
         post, _ = posterior_summary(res["particles"], prior, LEVEL)
         w = res["particles"]["weight"].to_numpy()
         for _, r in post.iterrows():
@@ -142,13 +148,15 @@ def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int
                          "covered": bool(r["lo"] <= truth[name] <= r["hi"]),
                          "rank": float(np.sum(w * (x < truth[name])) / w.sum()),
                          "ess": r["ess"], "stopped_by": res["stopped_by"],
-                         "generations": len(res["generations"])})
+                         "generations": len(res["generations"]),
+                         "accepted": len(res["particles"])})
         write_parquet(pd.DataFrame(rows), out_dir / "sbc.parquet")
     table = pd.DataFrame(rows)
+    per_truth = table.drop_duplicates("truth")
     summary = plain({"truths": truths, "users": users, "particles": particles,
-                     "level": LEVEL, "coverage": coverage(table),
-                     "converged": float(np.mean(table.drop_duplicates("truth")["stopped_by"]
-                                                != "cap"))})
+                     "final_draws": final_draws, "level": LEVEL, "coverage": coverage(table),
+                     "ess_median": float(per_truth["ess"].median()),
+                     "converged": float(np.mean(per_truth["stopped_by"] != "cap"))})
     write_json(summary, out_dir / "summary.json")
     return summary
 

@@ -17,14 +17,18 @@ from replyall_storm.model.errors import ParameterError
               help="Members of the smaller world (capacity and degradation per member kept).")
 @click.option("--particles", type=int, default=300, show_default=True,
               help="ABC particles of each calibration.")
+@click.option("--final-draws", type=int, default=None,
+              help="Fresh draws of each calibration's final sample (default: the spec's "
+                   "abc.final_draws in proportion to --particles; 0: APMC's population).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Output folder (default results/sbc-NAME); resumed if it "
                                  "exists.")
 @click.option("--workers", type=int, default=None, help="Local processes (default: all CPUs).")
 @click.option("--scheduler", default=None, help="Dask scheduler address or file.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
-def sbc(spec_path: str, truths: int, users: int, particles: int, out_dir: Path | None,
-        workers: int | None, scheduler: str | None, no_progress: bool) -> None:
+def sbc(spec_path: str, truths: int, users: int, particles: int, final_draws: int | None,
+        out_dir: Path | None, workers: int | None, scheduler: str | None,
+        no_progress: bool) -> None:
     """Check that the calibration SPEC's 90 % intervals cover the truth about 90 % of the time.
 
     Draws TRUTHS parameter sets from the prior, simulates each once on a smaller world,
@@ -41,16 +45,19 @@ def sbc(spec_path: str, truths: int, users: int, particles: int, out_dir: Path |
         raise ParameterError("--users", users, "must be from 100 to 1,000,000")
     if particles < 20:
         raise ParameterError("--particles", particles, "must be at least 20")
+    if final_draws is not None and final_draws < 0:
+        raise ParameterError("--final-draws", final_draws, "must be a whole number >= 0")
     cal = load_calibration(spec_path)
     out_dir = out_dir or Path("results") / f"sbc-{cal.spec.name}"
     summary = run_sbc(cal, out_dir, truths=truths, users=users, particles=particles,
-                      workers=workers, scheduler=scheduler, progress=not no_progress,
-                      log=click.echo)
+                      final_draws=final_draws, workers=workers, scheduler=scheduler,
+                      progress=not no_progress, log=click.echo)
     click.echo(f"coverage of the {summary['level']:.0%} intervals over {truths} truths "
                f"({users:,} users, {particles} particles):")
     for name, c in summary["coverage"].items():
         click.echo(f"  {name:<20} {c['covered']:>3}/{c['n']:<3} = {c['share']:.2f} "
                    f"[95% CI {c['lo']:.2f}-{c['hi']:.2f}], ranks uniform: KS p = "
                    f"{c['rank_ks_p']:.2f}")
-    click.echo(f"  calibrations converged: {summary['converged']:.0%}")
+    click.echo(f"  calibrations converged: {summary['converged']:.0%}; posterior ESS median "
+               f"{summary['ess_median']:.0f} ({summary['final_draws']} final draws each)")
     click.echo(f"wrote {out_dir}/sbc.parquet, summary.json")
