@@ -153,6 +153,16 @@ def test_cutoff_at_zero_accepts_no_reply(small):
     assert purged["reading"].abs().max() < 1e-9
 
 
+def test_the_list_closes_at_the_first_whole_minute_after_the_cutoff(small):
+    """As in the engines: a cut-off at 30.2 min disables the list at minute 31, exactly as one
+    at 31 does; one at 30 closes it a minute earlier."""
+    at = {c: solve_ode(small.replace(cutoff_min=c, horizon_min=120)) for c in (30.0, 30.2, 31.0)}
+    pd.testing.assert_frame_equal(at[30.2], at[31.0])
+    assert not at[30.2]["list_active"].iloc[31] and at[30.2]["list_active"].iloc[30]
+    assert not at[30.0]["list_active"].iloc[30]
+    assert at[30.0]["accepted"].sum() < at[31.0]["accepted"].sum()
+
+
 def test_sender_restriction_bounces_every_reply(small):
     df = solve_ode(small.replace(sender_restriction=True, sr_min_list_size=500))
     assert df["accepted"].abs().sum() < 1e-9

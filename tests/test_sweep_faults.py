@@ -93,13 +93,15 @@ def test_corrupt_parts_are_named_and_recomputed(reference, tmp_path):
     assert (again.ran, again.skipped) == (0, 12) and not any("warning" in s for s in said)
 
 
-def test_a_part_copied_over_another_is_foreign_and_recomputed(reference, tmp_path):
+@pytest.mark.parametrize("source, place", [(5, 7), (9, 2)])  # forwards and backwards
+def test_a_part_copied_over_another_is_foreign_and_recomputed(reference, tmp_path, source,
+                                                              place):
     out = copy_of(reference, tmp_path)
     for suffix in (".json", ".series.parquet"):  # cp run-000005.* run-000007.*
-        shutil.copyfile(part(out, 5, suffix), part(out, 7, suffix))
+        shutil.copyfile(part(out, source, suffix), part(out, place, suffix))
     result, said = resume(out)
-    assert "warning: parts/0000/run-000007.json holds run 5, not run 7 (copied?): " \
-        "recomputing" in said
+    assert f"warning: parts/0000/run-{place:06d}.json holds run {source}, not run {place} " \
+        "(copied?): recomputing" in said
     assert (result.ran, result.skipped) == (1, 11)
     assert_same_tables(out, reference)
 
@@ -313,3 +315,73 @@ def test_a_run_out_of_memory_is_left_incomplete_not_failed(reference, tmp_path, 
     result, _ = resume(out)
     assert (result.ran, result.skipped) == (1, 11)
     assert_same_tables(out, reference)
+
+
+@pytest.mark.parametrize("key", ["spec_hash", "params_hash", "design_hash"])
+def test_a_part_sealed_by_a_sweep_differing_in_any_hash_is_foreign(reference, key):
+    """Same spec but other scenario defaults (params hash) or another design (design hash)
+    is another sweep too."""
+    from replyall_storm.experiments.sweeps import parts
+
+    out = reference[0]
+    hashes = json.loads((out / "manifest.json").read_text())
+    record, problem = parts.parse_record(part(out, 4).read_text())
+    assert problem is None and parts.check_record(record, 4, hashes) is None
+    other = {**{k: hashes[k] for k in parts.HASHES}, key: "0" * 64}
+    assert parts.check_record(record, 4, other) == \
+        f"belongs to another sweep ({key.replace('_', ' ')} differs)"
+
+
+@pytest.mark.parametrize("key, what", [
+    ("params_hash", "holds runs of other scenario parameters"),
+    ("design_hash", "holds other design points"),
+    ("spec_hash", "holds a different spec"),
+])
+def test_a_folder_of_another_sweep_by_any_hash_is_refused(reference, tmp_path, key, what):
+    out = copy_of(reference, tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest[key] = "0" * 64
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ParameterError, match=what):
+        resume(out)
+
+
+def test_retry_failed_runs_again_the_failed_runs_only(reference, tmp_path):
+    from replyall_storm.experiments.sweeps import parts
+
+    out = copy_of(reference, tmp_path)
+    record = json.loads(part(out, 6).read_text())
+    hashes, series_sum = record.pop("sweep"), record.pop("series_sha256")
+    record.pop("record_sha256")
+    failed = {**record, "status": "failed", "error_type": "RuntimeError", "error": "boom",
+              "summary": None}
+    part(out, 6).write_text(parts.seal(failed, hashes, series_sum))  # sealed: a sound part
+    plain, _ = resume(out)
+    assert (plain.ran, plain.skipped) == (0, 12) and (plain.runs["status"] == "failed").sum() == 1
+    again = run_sweep(TINY, out, workers=1, progress=False, retry_failed=True)
+    assert (again.ran, again.skipped) == (1, 11)
+    assert_same_tables(out, reference)
+
+
+def test_a_discarded_run_leaves_no_file_and_a_corrupt_record_is_never_read(reference,
+                                                                          tmp_path):
+    out = copy_of(reference, tmp_path)
+    store = Store(out)
+    store.hashes = json.loads((out / "manifest.json").read_text())
+    store.discard(3)
+    assert not part(out, 3).exists() and not part(out, 3, ".series.parquet").exists()
+    part(out, 8).write_text('{"run_id": 8, "status": "ok", "summ')
+    with pytest.raises(CorruptPartError, match="run-000008.json is corrupt"):
+        store.read(8)
+    assert not part(out, 8).exists() and not part(out, 8, ".series.parquet").exists()
+
+
+def test_temporary_files_of_a_killed_writer_are_cleaned_everywhere(reference, tmp_path):
+    out = copy_of(reference, tmp_path)
+    left = [out / ".manifest.json.abc123.tmp", out / "parts" / "0000" / ".run-000003.json.x.tmp",
+            out / "parts" / "0000" / ".run-000003.series.parquet.y.tmp"]
+    for p in left:
+        p.write_text("half")
+    result, _ = resume(out)
+    assert result.ran == 0 and not any(p.exists() for p in left)
+
