@@ -125,3 +125,23 @@ def test_a_stop_request_raises_only_outside_polling_and_hand_overs():
     assert finished
     with pytest.raises(KeyboardInterrupt):
         StopRequest()._on_signal(signal.SIGINT, None)
+
+
+@pytest.mark.parametrize("after", [0.4, 0.9])
+def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(tmp_path, after):
+    """The commands' imports take a second or two: a Ctrl-C then is exit 130 with one line
+    (the sweep's own Ctrl-C handling is not installed yet), never a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "replyall_storm", "sweep", "smoke",
+                             "--out", str(tmp_path / "out"), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(after)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the command did not stop")
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 3, err[-2000:]

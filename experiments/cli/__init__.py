@@ -19,7 +19,11 @@ from types import FrameType
 
 import click
 
-from .errors import explain
+try:
+    from .errors import explain
+except KeyboardInterrupt:  # Ctrl-C while the command line loads (its imports take a second)
+    click.echo("interrupted while starting: nothing was run", err=True)
+    raise SystemExit(130) from None
 
 
 class StormGroup(click.Group):
@@ -91,6 +95,6 @@ def _register() -> None:
 
 try:
     _register()
-except KeyboardInterrupt:  # Ctrl-C while the commands load (their imports take a second)
+except KeyboardInterrupt:  # the same, while the commands load
     click.echo("interrupted while starting: nothing was run", err=True)
     raise SystemExit(130) from None
