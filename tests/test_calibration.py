@@ -87,7 +87,8 @@ def test_prior_round_trip_and_weighted_quantile():
     assert weighted_quantile(x, w + 1e-12, 0.5) == pytest.approx(3.0, abs=1e-6)
 
 
-def test_apmc_concentrates_on_an_analytic_problem():
+def analytic_problem():
+    """Two parameters on the unit square whose summaries pin them at a = b = 0.25 (noisy)."""
     prior = Prior(("a", "b"), np.array([0.0, 0.0]), np.array([1.0, 1.0]),
                   np.array([False, False]))
     obs = (Observation("y1", "y1", "summary", 0.95, 1.05, 1.0, "D", "", "t", sigma=0.05),
@@ -102,6 +103,11 @@ def test_apmc_concentrates_on_an_analytic_problem():
                              "y2": pts["a"] - pts["b"] + 0.3 + rng.normal(0, 0.01, len(pts))})
         return pts, summ
 
+    return prior, obs, simulate
+
+
+def test_apmc_concentrates_on_an_analytic_problem():
+    prior, obs, simulate = analytic_problem()
     res = apmc(prior, simulate, obs, n=60, generations=6, seed=3)
     post, corr = posterior_summary(res["particles"], prior)
     eps = res["generations"]["epsilon"].to_numpy()
@@ -249,20 +255,7 @@ def test_the_final_proposal_density_is_normalised_on_the_prior_box():
 
 
 def test_the_final_sample_has_even_weights_and_covers_the_truth():
-    prior = Prior(("a", "b"), np.array([0.0, 0.0]), np.array([1.0, 1.0]),
-                  np.array([False, False]))
-    obs = (Observation("y1", "y1", "summary", 0.95, 1.05, 1.0, "D", "", "t", sigma=0.05),
-           Observation("y2", "y2", "summary", 0.28, 0.32, 0.3, "D", "", "t", sigma=0.05))
-    rng = np.random.default_rng(1)
-
-    def simulate(g, points):
-        pts = pd.DataFrame(points if points is not None else
-                           prior.from_unit(rng.random((60, 2))))
-        pts.insert(0, "point", range(len(pts)))
-        summ = pd.DataFrame({"point": pts["point"], "y1": pts["a"] + pts["b"] + 0.5,
-                             "y2": pts["a"] - pts["b"] + 0.3 + rng.normal(0, 0.01, len(pts))})
-        return pts, summ
-
+    prior, obs, simulate = analytic_problem()
     res = apmc(prior, simulate, obs, n=60, generations=6, seed=3, final_draws=300)
     final, particles = res["final"], res["particles"]
     assert final["draws"] == 300 and final["accepted"] == len(particles) > 30

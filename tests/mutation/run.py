@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,6 +216,14 @@ def baseline(copies: list[Path], used: list[Module]) -> None:
                 if result != "passed":
                     failures.append(f"the tests of {mod.name} fail without any mutant: {tail}")
 
+    _run_all(work, copies)  # on Ctrl-C: its test runs killed before the copies go
+    if failures:
+        raise SystemExit("\n".join(failures))
+
+
+def _run_all(work: Callable[[Path], None], copies: list[Path]) -> None:
+    """Run ``work(copy)`` in one thread per copy until all end; on Ctrl-C, halt them all
+    (their test runs killed) and raise KeyboardInterrupt."""
     threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in copies]
     try:
         for t in threads:
@@ -222,11 +231,9 @@ def baseline(copies: list[Path], used: list[Module]) -> None:
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(timeout=0.5)
-    except KeyboardInterrupt:  # its test runs are killed before the copies are deleted
+    except KeyboardInterrupt:
         _halt(threads)
         raise
-    if failures:
-        raise SystemExit("\n".join(failures))
 
 
 def _halt(threads: list[threading.Thread]) -> None:
@@ -341,16 +348,10 @@ def main(argv: list[str] | None = None) -> int:
                           f"({m.seconds:.0f} s){'  equivalent' if m.equivalent else ''}",
                           flush=True)
 
-        threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in copies]
         try:
-            for t in threads:
-                t.start()
-            while any(t.is_alive() for t in threads):
-                for t in threads:
-                    t.join(timeout=0.5)
+            _run_all(work, copies)
         except KeyboardInterrupt:
             print("interrupted: reporting the mutants run so far", file=sys.stderr)
-            _halt(threads)
     rows = score(modules, mutants)
     print(report(rows, mutants, opts.out, time.perf_counter() - t0))
     low = [r for r in rows if r["score"] is not None and r["score"] < opts.min_score]
