@@ -12,6 +12,7 @@ stop) is handled like Ctrl-C by every command.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -19,11 +20,22 @@ from types import FrameType
 
 import click
 
+
+def _interrupted_while_starting() -> None:
+    """Ctrl-C while the command line loads: one line, exit 130.
+
+    ``os._exit``: nothing ran and nothing is open; a SystemExit raised inside an import still
+    ends in -2 on Python 3.13.
+    """
+    sys.stderr.write("interrupted while starting: nothing was run\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
 try:
     from .errors import explain
-except KeyboardInterrupt:  # Ctrl-C while the command line loads (its imports take a second)
-    click.echo("interrupted while starting: nothing was run", err=True)
-    raise SystemExit(130) from None
+except KeyboardInterrupt:  # the commands' imports take a second or two
+    _interrupted_while_starting()
 
 
 class StormGroup(click.Group):
@@ -96,5 +108,4 @@ def _register() -> None:
 try:
     _register()
 except KeyboardInterrupt:  # the same, while the commands load
-    click.echo("interrupted while starting: nothing was run", err=True)
-    raise SystemExit(130) from None
+    _interrupted_while_starting()
