@@ -155,3 +155,39 @@ def test_a_report_is_met_by_an_overlapping_range_or_a_value_within_one_unit():
     overlap = pd.DataFrame({lo: [90.0, 131.0, 10.0], hi: [101.0, 500.0, 20.0]})
     assert met_share(overlap, ranged) == pytest.approx(2 / 3)
     assert math.isnan(met_share(pd.DataFrame({"other": [1.0]}), ranged))
+
+
+@pytest.mark.parametrize("draw", ["draw_storm", "draw_transport"])
+def test_every_line_and_marker_of_the_run_figures_is_drawn_where_it_can_be_seen(
+        draw, tmp_path, monkeypatch):
+    """A reported moment placed at NaN draws nothing and still gets its legend entry (the
+    queues-cleared line of figure 7 did): every line and marker lies inside its axes."""
+    import math
+
+    from replyall_storm.experiments.figures import storm, style
+
+    drawn = []
+
+    def keep(fig, out_dir, stem):
+        drawn.append(fig)
+        return []
+
+    monkeypatch.setattr(style, "save", keep)
+    getattr(storm, draw)(SAMPLE_RESULTS, tmp_path, "fig")
+    (fig,) = drawn
+    checked = 0
+    for ax in fig.axes:
+        (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        for line in ax.get_lines():
+            xs, ys = line.get_xdata(orig=False), line.get_ydata(orig=False)
+            if line.get_transform() == ax.get_xaxis_transform():  # axvline: x in data
+                ys = [y0] * len(xs)
+            elif line.get_transform() == ax.get_yaxis_transform():  # axhline: y in data
+                xs = [x0] * len(ys)
+            finite = [(float(a), float(b)) for a, b in zip(xs, ys, strict=False)
+                      if math.isfinite(float(a)) and math.isfinite(float(b))]
+            assert finite, f"{line.get_label()!r} has no finite point"
+            assert any(x0 <= a <= x1 and y0 <= b <= y1 for a, b in finite), \
+                f"{line.get_label()!r} lies outside its axes"
+            checked += 1
+    assert checked >= 10

@@ -21,6 +21,7 @@ from pathlib import Path
 import contourpy
 import numpy as np
 import pandas as pd
+from matplotlib import patheffects
 from matplotlib.colors import LogNorm
 from matplotlib.ticker import FixedLocator, NullLocator
 
@@ -154,9 +155,11 @@ def draw_heatmap(results: Path, out_dir: Path, stem: str) -> list[Path]:
         if px is not None and py is not None:
             px *= scale if x.endswith("_rate") else 1.0
             ax.plot([px], [py], marker="*", ms=9, mfc="white", mec="black", mew=0.6, ls="")
-            ax.annotate("2016, calibrated", (px, py), xytext=(-7, -10), ha="right",
+            # to the star's right, inside the axes, outlined so it reads on any colour
+            ax.annotate("2016, calibrated", (px, py), xytext=(8, 0), ha="left", va="center",
                         textcoords="offset points", fontsize=style.FONT_PT - 1.5,
-                        color="white")
+                        color="white", annotation_clip=True,
+                        path_effects=[patheffects.withStroke(linewidth=2, foreground="0.15")])
         _axis(ax, "x", x, xs, xlog)
         _axis(ax, "y", y, ys, ylog)
         ax.tick_params(axis="x", labelsize=style.FONT_PT - 2)

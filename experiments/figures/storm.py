@@ -23,7 +23,8 @@ from ..calibration import observations
 from . import RUN_DIR, style
 
 BIN_MIN = 10  # minutes per bar of reply-alls
-CLEARED_MIN = observations.get("backlog_cleared_minute").minute  # 15 Nov 16:30 [R]
+CLEARED_MIN = observations.get("backlog_cleared_minute").value  # 15 Nov 16:30 [R] (its value
+# is the minute; the observation has no clock time of its own)
 
 
 def load_run(results: Path) -> tuple[pd.DataFrame, dict]:
