@@ -74,8 +74,8 @@ def test_ctrl_c_to_the_process_group_at_any_moment_stops_cleanly(tmp_path):
         out, err = finish(proc)
         assert "interrupted=True" in out, (after, out, err)
         # Exit 0 with that line: this process handled the signal. A traceback on stderr
-        # can only be a worker's that was still starting (before its initializer made it
-        # ignore SIGINT); none from a thread of this process (the pool's manager thread).
+        # can only be a worker's that was still starting (before its initializer took it
+        # out of the session); none from a thread of this process (the pool's manager thread).
         assert "Exception in thread" not in err, (after, err[-2000:])
         assert time.perf_counter() - t0 < 20, after
 

@@ -8,9 +8,10 @@ others; its outcome carries the error type and message instead of a value.
 
 * ``workers=1``: runs in this process (no start-up cost; debuggers work).
 * ``workers=N``: a ``ProcessPoolExecutor`` with the ``spawn`` context (what ``import mesa``
-  selects anyway); workers ignore SIGINT once started, so Ctrl-C reaches only this process
-  (a worker still starting, in the first second or two, dies of it and prints its
-  traceback: the pool is stopped anyway).
+  selects anyway); once started, each worker leaves the command's session, so a Ctrl-C or a
+  batch system's SIGTERM to the process group reaches only this process (a worker still
+  starting, in the first second or two, dies of it and prints its traceback: the pool is
+  stopped anyway).
 * ``scheduler=ADDRESS``: a running Dask scheduler (``tcp://host:port`` or a scheduler JSON
   file); its workers must have ``replyall-storm`` installed (:mod:`.cluster`).
 
@@ -26,8 +27,8 @@ A task's own exception is data (its outcome's ``error``); the infrastructure fai
 a local worker process killed (out of memory, kill -9), a Dask scheduler or worker lost. The
 tasks it held are never handed over, and once every completed outcome has been, an
 :class:`InfrastructureError` says what happened (:class:`WorkerLostError` for the local pool,
-:class:`ClusterLostError` for Dask). Local workers ignore SIGINT and SIGTERM (the parent
-stops them) and exit when the parent dies.
+:class:`ClusterLostError` for Dask). Local workers are stopped by the parent (or by the
+pool's own clean-up, which sends them SIGTERM and waits) and exit when the parent dies.
 """
 
 from __future__ import annotations
@@ -132,9 +133,16 @@ def local_workers(asked: int | None, n_tasks: int,
 
 
 def _init_worker(parent: int) -> None:
-    """Ignore Ctrl-C and SIGTERM (the parent handles them) and exit if the parent dies."""
+    """Leave the command's session and exit if the parent dies.
+
+    The command's Ctrl-C and SIGTERM are the parent's to honour. Not by ignoring SIGTERM:
+    a broken pool's clean-up (Python 3.13) terminates the workers left with SIGTERM and
+    waits for them while it holds the pool's lock, and a ``submit`` from the parent would
+    then wait for that lock for ever.
+    """
+    if hasattr(os, "setsid"):
+        os.setsid()  # a new session and process group: killpg and the terminal miss it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a killpg from a batch system: ours to stop
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -224,7 +232,7 @@ def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
             abandon = _feed(pool, fn, it, handle, limit, stop, pending, seen)
         return abandon
     finally:
-        if abandon:  # stopped, or failed: kill the workers (they ignore SIGINT and SIGTERM)
+        if abandon:  # stopped, or failed: kill the workers (the runs in flight are lost)
             for fut in pending:
                 fut.cancel()
             _stop(pool, seen.values())
@@ -290,10 +298,10 @@ def _how(procs: Iterable[Any]) -> str:
 
 
 def _stop(pool: ProcessPoolExecutor, seen: Iterable[Any] = ()) -> None:
-    """Kill the pool's workers now (runs in flight are abandoned; they ignore SIGTERM).
+    """Kill the pool's workers now (runs in flight are abandoned).
 
-    Killed first, then the pool shut down: a broken pool's own clean-up (Python 3.13 and
-    later) terminates its workers with SIGTERM and waits for them, which only SIGKILL ends.
+    Killed first, then the pool shut down, so that nothing waits on a worker still busy
+    with a run.
     """
     procs = {p.pid: p for p in [*seen, *(getattr(pool, "_processes", None) or {}).values()]}
     for p in procs.values():

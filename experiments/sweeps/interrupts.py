@@ -15,7 +15,7 @@ through writing a run's record. :class:`StopRequest` turns the signal into a req
   ``KeyboardInterrupt`` is raised (or, when polled, the loop stops at its next check).
 
 A worker process still starting (its imports come before the initializer that makes it
-ignore SIGINT) dies of a Ctrl-C sent to the whole group and prints a traceback; with a stop
+leave the session) dies of a Ctrl-C sent to the whole group and prints a traceback; with a stop
 requested, the broken pool that leaves is part of the stop, not a lost worker. (Starting
 workers with SIGINT ignored, which they would inherit, means ignoring it here meanwhile:
 a Ctrl-C in those milliseconds was lost, and the sweep went on. Noise is the better fault.)
