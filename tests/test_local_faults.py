@@ -152,3 +152,56 @@ def test_a_worker_dying_between_two_submissions_is_lost_infrastructure(monkeypat
         executor._pool(abs, iter(range(10)), lambda task, outcome: done.append(task), 1, 5,
                       StopRequest())
     assert err.value.lost == 3 and done == []  # two in flight and the one refused
+
+
+def test_the_pool_can_stop_a_busy_worker_after_another_was_killed():
+    """Python 3.13's broken-pool clean-up SIGTERMs the workers left and waits for them while
+    it holds the pool's lock. Workers that ignored SIGTERM made that wait (and the parent's
+    next ``submit``, which takes the lock) last as long as their run: the CI hang after a
+    kill -9. Now ``submit`` fails at once, the survivor has exited, and the workers are out
+    of the command's process group, so its killpg does not reach them."""
+    import multiprocessing as mp
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from replyall_storm.experiments.sweeps import executor
+
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn"),
+                               initializer=executor._init_worker, initargs=(os.getpid(),))
+    try:
+        busy = [pool.submit(time.sleep, 60) for _ in range(2)]  # one run on each worker
+        wait_until(lambda: len(pool._processes) == 2 and all(f.running() for f in busy),
+                   timeout=60, what="two busy workers")
+        procs = list(pool._processes.values())
+        # once their initializers have run, the workers are out of this process group
+        wait_until(lambda: all(os.getpgid(p.pid) != os.getpgid(0) for p in procs),
+                   timeout=60, what="the workers to leave the process group")
+        time.sleep(0.5)  # and into their runs
+        os.kill(procs[0].pid, signal.SIGKILL)
+        outcome: list[str] = []
+
+        def submit_until_broken() -> None:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    pool.submit(time.sleep, 0)
+                except BrokenProcessPool:
+                    outcome.append("broken")
+                    return
+                time.sleep(0.01)
+            outcome.append("never broken")
+
+        t0 = time.monotonic()
+        thread = threading.Thread(target=submit_until_broken, daemon=True)
+        thread.start()
+        thread.join(timeout=40)
+        assert outcome == ["broken"], "submit blocked on the broken pool's lock"
+        assert time.monotonic() - t0 < 20
+        procs[1].join(timeout=10)
+        assert procs[1].exitcode is not None, "the busy worker survived the pool's clean-up"
+    finally:
+        for p in list(pool._processes.values()):
+            if p.is_alive():
+                p.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
