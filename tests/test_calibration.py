@@ -207,6 +207,11 @@ def test_quick_calibration_with_a_final_sample_resumes_bit_for_bit(tmp_path):
     (("n = 12", "n = 12\n[abc]\ntargets = ['nope']"), "abc.targets"),
     (("n = 12", "n = 12\n[abc]\nfinal_draws = -5"), "abc.final_draws"),
     (("n = 12", "n = 12\n[abc]\nbackend = 'pyabc'\nfinal_draws = 50"), "abc.final_draws"),
+    (("n = 12", "n = 12\n[abc]\nfinal_draws = 50\nfinal_max_draws = 20"),
+     "abc.final_max_draws"),
+    (("n = 12", "n = 12\n[abc]\nfinal_ess = 100"), "abc.final_ess"),
+    (("n = 12", "n = 12\n[abc]\nfinal_draws = 50\nfinal_defensive = 1.0"),
+     "abc.final_defensive"),
 ])
 def test_bad_spec_exits_2_and_writes_nothing(tmp_path, edit, where):
     spec = tmp_path / "bad.toml"
@@ -272,3 +277,61 @@ def test_the_final_sample_has_even_weights_and_covers_the_truth():
         assert row["lo"] <= 0.25 <= row["hi"]
     again = apmc(prior, simulate, obs, n=60, generations=6, seed=3, final_draws=0)
     assert again["final"] is None and again["particles"] is again["population"]
+
+
+@pytest.mark.parametrize("defensive", [0.0, 0.5])
+def test_a_defensive_proposal_is_still_a_density_and_batch_zero_is_the_plain_proposal(
+        defensive):
+    """Mixing equal kernel weights into the proposal keeps it normalised on the box; with no
+    mixing the first batch draws exactly what the one-batch sample drew (so a calibration
+    run before batches existed resumes on its stored draws)."""
+    from replyall_storm.experiments.calibration import importance
+
+    u = np.array([[0.02, 0.03], [0.5, 0.5], [0.97, 0.1], [0.3, 0.9]])
+    w = np.array([0.05, 0.85, 0.07, 0.03])
+    q = importance.Proposal.of(u, w, np.random.default_rng(4), defensive)
+    assert q.weights == pytest.approx((1 - defensive) * w + defensive / 4)
+    grid = np.random.default_rng(5).random((40_000, 2))
+    assert q.density(grid).mean() == pytest.approx(1.0, abs=0.03)
+    x, qx = importance.propose(u, w, 50, np.random.default_rng(6), defensive)
+    again = importance.Proposal.of(u, w, np.random.default_rng(6), defensive)
+    rng = np.random.default_rng(6)
+    importance.box_mass(u, again.cov, rng)  # the same generator: masses first, then draws
+    assert np.array_equal(x, again.draw(50, rng)) and np.array_equal(qx, again.density(x))
+
+
+@pytest.mark.parametrize("drawn, ess_now, target, cap, expected", [
+    (500, 250.0, 200.0, 5000, 0),      # met
+    (500, 100.0, 200.0, 5000, 550),    # missing ESS per draw so far, plus 10 %
+    (500, 195.0, 200.0, 5000, 50),     # at least a tenth of the first batch
+    (500, 0.0, 200.0, 5000, 500),      # nothing accepted yet: a whole first batch again
+    (500, 10.0, 200.0, 1200, 700),     # never beyond the cap
+    (1200, 10.0, 200.0, 1200, 0),      # the cap reached
+])
+def test_the_next_batch_is_sized_by_the_ess_so_far(drawn, ess_now, target, cap, expected):
+    from replyall_storm.experiments.calibration import importance
+
+    assert importance.next_batch(drawn, ess_now, target, 500, cap) == expected
+
+
+def test_the_final_sample_draws_batches_until_its_ess_target():
+    prior, obs, simulate = analytic_problem()
+    res = apmc(prior, simulate, obs, n=60, generations=6, seed=3, final_draws=60,
+               final_ess=150, final_max_draws=3000, defensive=0.5)
+    final, particles = res["final"], res["particles"]
+    assert final["met"] and final["ess"] >= 150 and final["batches"] >= 2
+    assert final["draws"] <= 3000 and final["accepted"] == len(particles)
+    g0 = len(res["generations"])
+    batches = res["history"][res["history"]["generation"] >= g0]
+    assert len(batches) == final["draws"]
+    assert set(batches["generation"]) == set(range(g0, g0 + final["batches"]))
+    w = particles["weight"].to_numpy()
+    assert w.sum() == pytest.approx(1.0) and final["ess"] == pytest.approx(1 / np.sum(w ** 2))
+    assert particles["distance"].max() <= final["epsilon"]
+    post, _ = posterior_summary(particles, prior)
+    for name in ("a", "b"):
+        row = post.set_index("parameter").loc[name]
+        assert row["lo"] <= 0.25 <= row["hi"]
+    capped = apmc(prior, simulate, obs, n=60, generations=6, seed=3, final_draws=60,
+                  final_ess=1e6, final_max_draws=200)["final"]
+    assert capped["draws"] == 200 and not capped["met"] and capped["batches"] >= 2

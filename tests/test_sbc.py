@@ -72,7 +72,7 @@ def test_coverage_counts_and_its_clopper_pearson_interval():
 
 def test_a_small_check_end_to_end_is_reproducible(cal, tmp_path):
     kw = {"truths": 2, "users": 1_000, "particles": 20, "generations": 2, "final_draws": 12,
-          "workers": 1, "progress": False}
+          "final_ess": 0.0, "workers": 1, "progress": False}
     one = sbc.run_sbc(cal, tmp_path / "one", **kw)
     two = sbc.run_sbc(cal, tmp_path / "two", **kw)
     a = pd.read_parquet(tmp_path / "one" / "sbc.parquet")
@@ -83,6 +83,19 @@ def test_a_small_check_end_to_end_is_reproducible(cal, tmp_path):
     assert (a["covered"] == ((a["lo"] <= a["value"]) & (a["value"] <= a["hi"]))).all()
     assert a["rank"].between(0, 1).all() and (a["generations"] == 2).all()
     assert one["final_draws"] == 12 and a["accepted"].between(1, 12).all()  # the final sample
+    assert (a["draws"] == 12).all()  # one batch
+
+
+def test_each_final_sample_reaches_the_spec_s_ess_target_scaled_to_its_particles(cal, tmp_path):
+    """calibrate_nhs asks for ESS 200 with 400 particles (at most 12,000 draws): with 20
+    particles, ESS 10 (at most 600 draws), reached in batches after the first 12 draws."""
+    assert (cal.abc.final_ess, cal.abc.final_max_draws, cal.spec.design.n) == (200, 12000, 400)
+    one = sbc.run_sbc(cal, tmp_path / "one", truths=2, users=1_000, particles=20,
+                      generations=2, final_draws=12, workers=1, progress=False)
+    a = pd.read_parquet(tmp_path / "one" / "sbc.parquet").drop_duplicates("truth")
+    assert one["final_ess"] == pytest.approx(10.0) and one["final_max_draws"] == 600
+    assert (a["draws"] > 12).all() and (a["draws"] <= 600).all()
+    assert ((a["ess"] >= 10.0) | (a["draws"] == 600)).all()
 
 
 @pytest.mark.parametrize("args, allowed", [

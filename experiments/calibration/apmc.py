@@ -103,13 +103,16 @@ def weighted_cov(u: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *, n: int,
          alpha: float = 0.5, generations: int = 8, min_acceptance: float = 0.05,
-         final_draws: int = 0, seed: int = 0,
+         final_draws: int = 0, final_ess: float = 0.0, final_max_draws: int | None = None,
+         defensive: float = 0.0, seed: int = 0,
          log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Run APMC (see the module docstring) with ``n`` particles.
 
     With ``final_draws`` > 0, the last population's proposal is sampled afresh at the last
-    tolerance (:mod:`.importance`), as one more generation: the accepted draws, weighted by
-    prior / proposal, are the posterior (``particles``), and APMC's own last population is
+    tolerance (:func:`.importance.final_sample`), in batches of generations after APMC's
+    until the ESS reaches ``final_ess`` or ``final_max_draws`` draws (``defensive``: the
+    share of equal kernel weights in the proposal): the accepted draws, weighted by prior /
+    proposal, are the posterior (``particles``), and APMC's own last population is
     ``population``.
 
     Returns ``particles`` (the posterior: weighted, weights summing to 1), ``population``
@@ -183,20 +186,11 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
     population = pop.reset_index(drop=True)
     particles, final = population, None
     if final_draws > 0:
-        g = len(gens)
-        x, q = importance.propose(prior.to_unit(population), population["weight"].to_numpy(),
-                                  final_draws, seeds.abc_rng(seed, g))
-        drawn = evaluate(g, prior.from_unit(x))
-        inside = drawn["distance"].to_numpy() <= eps
-        drawn["weight"] = np.where(inside, 1.0 / q, 0.0)
-        kept = drawn[inside].reset_index(drop=True)
-        final = {"generation": g, "draws": final_draws, "accepted": int(inside.sum()),
-                 "p_acc": float(inside.mean()), "epsilon": eps,
-                 "ess": importance.ess(kept["weight"].to_numpy())}
-        log(f"final sample (generation {g}): {final_draws} draws, {final['accepted']} within "
-            f"eps = {eps:.3g}, ESS {final['ess']:.0f}")
+        kept, final = importance.final_sample(
+            prior.to_unit(population), population["weight"].to_numpy(), eps,
+            lambda g, x: evaluate(g, prior.from_unit(x)), len(gens), seed, final_draws,
+            ess_target=final_ess, max_draws=final_max_draws, defensive=defensive, log=log)
         if len(kept):
-            kept["weight"] = kept["weight"] / kept["weight"].sum()
             particles = kept
         else:
             log("no draw of the final sample is within eps: the APMC population stands")

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .. import seeds
-from ..analysis.sir_fit import ensemble_mean, fit_series
+from ..analysis.fit_folder import fit_folder
 from ..io import plain, write_json, write_parquet
 from ..sweeps.sweep import run_sweep
 from .apmc import Prior, apmc, posterior_summary, ridges
@@ -61,6 +61,8 @@ def run_calibration(cal: CalibrationSpec, out_dir: Path, *, workers: int | None 
                               progress=progress)
         res = apmc(prior, sim, cal.targets, n=n, alpha=abc.alpha, generations=abc.generations,
                    min_acceptance=abc.min_acceptance, final_draws=abc.final_draws,
+                   final_ess=abc.final_ess, final_max_draws=abc.final_max_draws or None,
+                   defensive=abc.final_defensive,
                    seed=spec.root_seed, log=log)
     particles = res["particles"]
     post, corr = posterior_summary(particles, prior)
@@ -79,8 +81,8 @@ def run_calibration(cal: CalibrationSpec, out_dir: Path, *, workers: int | None 
         "spec": spec.name, "scenario": spec.scenario, "backend": abc.backend,
         "n_users": spec.base_params().n_users, "particles": n,
         "accepted": len(particles),
-        "runs": int(res["generations"]["runs"].sum()) + int(abc.final_draws if res.get("final")
-                                                            else 0),
+        "runs": int(res["generations"]["runs"].sum()) + int((res.get("final") or {}).get(
+            "draws", 0)),
         "final_sample": res.get("final"),
         "generations": len(res["generations"]),
         "stopped_by": res.get("stopped_by", "pyabc"),
@@ -144,10 +146,9 @@ def predictive(cal: CalibrationSpec, particles: pd.DataFrame, out_dir: Path, **k
     if series is None or series.empty:
         return None, pd.DataFrame(), checks
     write_parquet(series, out_dir / "predictive_series.parquet")
-    frames = {rid: g.reset_index(drop=True) for rid, g in series.groupby("run_id")}
-    rows = [fit_series(f, source=f"run {rid}") for rid, f in frames.items()]
-    rows.append(fit_series(ensemble_mean(list(frames.values())), source="ensemble mean"))
-    fits = pd.DataFrame(rows)
+    # each run's fit and the ensemble mean's (last), on the same workers as the runs
+    fits = fit_folder(out_dir / "predictive", runs=True, workers=kw.get("workers") or 1,
+                      progress=kw.get("progress", True))
     write_parquet(fits, out_dir / "sir_fit.parquet")
     return series, fits, checks
 

@@ -110,20 +110,27 @@ def synthetic_observations(spec: Spec, truth: dict[str, Any], targets: tuple[Obs
 
 def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int = 15_000,
             particles: int = 300, generations: int | None = None,
-            final_draws: int | None = None, workers: int | None = None,
+            final_draws: int | None = None, final_ess: float | None = None,
+            workers: int | None = None,
             scheduler: str | None = None, progress: bool = True,
             log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Calibrate ``truths`` synthetic storms; write ``sbc.parquet`` and ``summary.json``.
 
     ``generations`` caps each calibration (default: the calibration spec's cap);
-    ``final_draws`` sizes each one's final importance sample (default: the spec's
-    ``abc.final_draws`` in proportion to ``particles``). The table is rewritten after every
+    ``final_draws`` sizes each one's first batch of final draws (default: the spec's
+    ``abc.final_draws`` in proportion to ``particles``, as are its ESS target and cap on
+    draws; its defensive share is the spec's). The table is rewritten after every
     truth, so an interrupted check keeps the truths it finished and a re-run resumes each
     calibration where it stopped.
     """
     cap = generations if generations is not None else cal.abc.generations
+    scale = particles / (cal.spec.design.n or particles)  # the final sample in proportion
     if final_draws is None:
-        final_draws = round(cal.abc.final_draws * particles / (cal.spec.design.n or particles))
+        final_draws = round(cal.abc.final_draws * scale)
+    if final_ess is None:
+        final_ess = cal.abc.final_ess * scale
+    final_ess = final_ess if final_draws else 0.0
+    final_max = round(cal.abc.final_max_draws * scale) or None
     spec = smaller_world(cal, users)
     prior = Prior.from_spec(spec)
     root = np.random.SeedSequence(spec.root_seed, spawn_key=(SBC_KEY,))
@@ -137,7 +144,8 @@ def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int
                                           scheduler=scheduler, progress=progress),
                    targets, n=particles, alpha=cal.abc.alpha, generations=cap,
                    min_acceptance=cal.abc.min_acceptance, final_draws=final_draws,
-                   seed=sub.root_seed)
+                   final_ess=final_ess, final_max_draws=final_max,
+                   defensive=cal.abc.final_defensive, seed=sub.root_seed)
         post, _ = posterior_summary(res["particles"], prior, LEVEL)
         w = res["particles"]["weight"].to_numpy()
         for _, r in post.iterrows():
@@ -149,12 +157,15 @@ def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int
                          "rank": float(np.sum(w * (x < truth[name])) / w.sum()),
                          "ess": r["ess"], "stopped_by": res["stopped_by"],
                          "generations": len(res["generations"]),
-                         "accepted": len(res["particles"])})
+                         "accepted": len(res["particles"]),
+                         "draws": int((res["final"] or {}).get("draws", 0))})
         write_parquet(pd.DataFrame(rows), out_dir / "sbc.parquet")
     table = pd.DataFrame(rows)
     per_truth = table.drop_duplicates("truth")
     summary = plain({"truths": truths, "users": users, "particles": particles,
-                     "final_draws": final_draws, "level": LEVEL, "coverage": coverage(table),
+                     "final_draws": final_draws, "final_ess": final_ess,
+                     "final_max_draws": final_max, "defensive": cal.abc.final_defensive,
+                     "level": LEVEL, "coverage": coverage(table),
                      "ess_median": float(per_truth["ess"].median()),
                      "converged": float(np.mean(per_truth["stopped_by"] != "cap"))})
     write_json(summary, out_dir / "summary.json")

@@ -12,6 +12,9 @@
     backend = "builtin"    # or "pyabc"
     final_draws = 0        # > 0: the posterior is a fresh importance sample of this many draws
                            # at the last tolerance (builtin backend; .importance)
+    final_ess = 0          # > 0: more batches of draws until the sample's ESS reaches this
+    final_max_draws = 0    # the cap on the final sample's draws (0: final_draws)
+    final_defensive = 0.0  # share of equal kernel weights in the final proposal, in [0, 1)
 
 :func:`load_calibration` reads one (a path, a packaged spec's name such as
 ``"calibrate_nhs"``, or a dict) and checks it once: the sweep part as any spec
@@ -47,6 +50,9 @@ class ABCSettings(BaseModel):
     predictive: int = Field(6, ge=0)  # accepted sets re-simulated for the predictive check
     backend: str = Field("builtin", pattern="^(builtin|pyabc)$")
     final_draws: int = Field(0, ge=0)  # fresh draws at the last tolerance (builtin only)
+    final_ess: float = Field(0.0, ge=0.0)  # batches of draws until this ESS (0: one batch)
+    final_max_draws: int = Field(0, ge=0)  # cap on the final sample's draws (0: final_draws)
+    final_defensive: float = Field(0.0, ge=0.0, lt=1.0)  # equal kernel weights' share
 
 
 @dataclass
@@ -83,6 +89,11 @@ def load_calibration(source: str | Path | dict[str, Any], *, particles: int | No
         e = err.errors()[0]
         where = ".".join(["abc", *(str(p) for p in e["loc"])])
         raise SpecError(where, e.get("input"), e["msg"].replace("Input should", "must")) from None
+    if abc.final_max_draws and abc.final_max_draws < abc.final_draws:
+        raise SpecError("abc.final_max_draws", abc.final_max_draws,
+                        f"must be 0 or at least abc.final_draws = {abc.final_draws}")
+    if abc.final_ess and not abc.final_draws:
+        raise SpecError("abc.final_ess", abc.final_ess, "needs abc.final_draws > 0")
     if abc.final_draws and abc.backend != "builtin":
         raise SpecError("abc.final_draws", abc.final_draws,
                         "must be 0 with backend = \"pyabc\" (the final sample is the builtin's)")

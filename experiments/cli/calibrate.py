@@ -45,16 +45,20 @@ def format_posterior(post: list[dict[str, Any]]) -> str:
 @click.option("--final-draws", type=click.IntRange(min=0), default=None,
               help="Fresh draws at the last tolerance for the posterior (0: APMC's last "
               "population; default: the spec's abc.final_draws).")
+@click.option("--final-ess", type=click.FloatRange(min=0), default=None,
+              help="More batches of final draws until the posterior's ESS reaches this "
+              "(0: one batch; default: the spec's abc.final_ess).")
 @click.option("--quick", is_flag=True, help="Smoke test: 12 particles (16 for a sobol "
-              "design), 2 generations, 2 predictive runs, 24 final draws if the spec has "
-              "any. Not a calibration.")
+              "design), 2 generations, 2 predictive runs, 24 final draws (one batch) if the "
+              "spec has any. Not a calibration.")
 @click.option("--workers", type=WHOLE, default=None,
               help="Local processes (default: all CPUs; pyabc backend: 1).")
 @click.option("--scheduler", default=None, help="Dask scheduler address or file.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
               particles: int | None, generations: int | None, predictive: int | None,
-              final_draws: int | None, quick: bool, workers: int | None,
+              final_draws: int | None, final_ess: float | None, quick: bool,
+              workers: int | None,
               scheduler: str | None, no_progress: bool) -> None:
     """Find the parameter sets that reproduce the 2016 NHSmail storm (ABC).
 
@@ -74,8 +78,10 @@ def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
         predictive = 2 if predictive is None else predictive
         if final_draws is None and full.abc.final_draws:
             final_draws = 24
+        final_ess = 0.0 if final_ess is None else final_ess
     cal = load_calibration(spec_path, particles=particles, generations=generations,
-                           predictive=predictive, backend=backend, final_draws=final_draws)
+                           predictive=predictive, backend=backend, final_draws=final_draws,
+                           final_ess=final_ess)
     out_dir = writable_folder(out_dir or Path("results") / f"calibrate-{cal.spec.name}")
     p = cal.spec.base_params()
     click.echo(f"calibrating {cal.spec.scenario} ({p.n_users:,} users): "
@@ -102,8 +108,12 @@ def calibrate(spec_path: str, out_dir: Path | None, backend: str | None,
                    "--generations raises the cap")
     final = s.get("final_sample")
     if final:
-        click.echo(f"  final sample: {final['draws']} fresh draws, {final['accepted']} within "
-                   f"eps (acceptance {final['p_acc']:.3f}), ESS {final['ess']:.1f}")
+        click.echo(f"  final sample: {final['draws']} fresh draws in {final['batches']} "
+                   f"batch(es), {final['accepted']} within eps (acceptance "
+                   f"{final['p_acc']:.3f}), ESS {final['ess']:.1f}")
+        if final["ess_target"]:
+            click.echo(f"  ESS target {final['ess_target']:g}: "
+                       + ("met" if final["met"] else "NOT met (abc.final_max_draws reached)"))
     click.echo(format_posterior(s["posterior"]))
     for rg in s["ridges"]:
         click.echo(f"  ridge: {rg['a']} ~ {rg['b']} (r = {rg['r']:+.2f})")

@@ -20,6 +20,9 @@ from replyall_storm.model.errors import ParameterError
 @click.option("--final-draws", type=int, default=None,
               help="Fresh draws of each calibration's final sample (default: the spec's "
                    "abc.final_draws in proportion to --particles; 0: APMC's population).")
+@click.option("--final-ess", type=float, default=None,
+              help="Each final sample's ESS target, in more batches of draws (default: the "
+                   "spec's abc.final_ess in proportion to --particles; 0: one batch).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Output folder (default results/sbc-NAME); resumed if it "
                                  "exists.")
@@ -27,7 +30,7 @@ from replyall_storm.model.errors import ParameterError
 @click.option("--scheduler", default=None, help="Dask scheduler address or file.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def sbc(spec_path: str, truths: int, users: int, particles: int, final_draws: int | None,
-        out_dir: Path | None, workers: int | None, scheduler: str | None,
+        final_ess: float | None, out_dir: Path | None, workers: int | None, scheduler: str | None,
         no_progress: bool) -> None:
     """Check that the calibration SPEC's 90 % intervals cover the truth about 90 % of the time.
 
@@ -47,11 +50,13 @@ def sbc(spec_path: str, truths: int, users: int, particles: int, final_draws: in
         raise ParameterError("--particles", particles, "must be at least 20")
     if final_draws is not None and final_draws < 0:
         raise ParameterError("--final-draws", final_draws, "must be a whole number >= 0")
+    if final_ess is not None and not final_ess >= 0:
+        raise ParameterError("--final-ess", final_ess, "must be a number >= 0")
     cal = load_calibration(spec_path)
     out_dir = out_dir or Path("results") / f"sbc-{cal.spec.name}"
     summary = run_sbc(cal, out_dir, truths=truths, users=users, particles=particles,
-                      final_draws=final_draws, workers=workers, scheduler=scheduler,
-                      progress=not no_progress, log=click.echo)
+                      final_draws=final_draws, final_ess=final_ess, workers=workers,
+                      scheduler=scheduler, progress=not no_progress, log=click.echo)
     click.echo(f"coverage of the {summary['level']:.0%} intervals over {truths} truths "
                f"({users:,} users, {particles} particles):")
     for name, c in summary["coverage"].items():
