@@ -298,6 +298,17 @@ def test_a_defensive_proposal_is_still_a_density_and_batch_zero_is_the_plain_pro
     rng = np.random.default_rng(6)
     importance.box_mass(u, again.cov, rng)  # the same generator: masses first, then draws
     assert np.array_equal(x, again.draw(50, rng)) and np.array_equal(qx, again.density(x))
+    if defensive == 0:  # the one-batch sample's own steps, to the last bit
+        w = np.random.default_rng(7).random(4) * 0.37  # normalised twice, these would differ
+        rng = np.random.default_rng(8)
+        wn = w / np.sum(w)
+        cov = importance.kernel_covariance(u, wn)
+        mass = importance.box_mass(u, cov, rng)
+        before = importance.draw(u, wn, cov, 200, rng)
+        rng = np.random.default_rng(8)
+        now = importance.Proposal.of(u, w, rng)
+        assert np.array_equal(now.weights, wn) and np.array_equal(now.cov, cov)
+        assert np.array_equal(now.mass, mass) and np.array_equal(now.draw(200, rng), before)
 
 
 @pytest.mark.parametrize("drawn, ess_now, target, cap, expected", [

@@ -120,8 +120,8 @@ class Proposal:
         rarely proposed that the few draws near them carry most of the weight.
         """
         w = np.asarray(w, dtype=float) / np.sum(w)
-        mixed = (1.0 - defensive) * w + defensive / len(w)
-        mixed = mixed / mixed.sum()
+        # without mixing, exactly ``w``: a stored final sample must be drawn again bit for bit
+        mixed = w if defensive == 0 else (1.0 - defensive) * w + defensive / len(w)
         cov = kernel_covariance(u, mixed)
         return cls(u, mixed, cov, box_mass(u, cov, rng))
 
