@@ -36,13 +36,15 @@ class Scenario:
 
 
 NHS_CALIBRATED: dict[str, float] = {
-    "remove_rate": 1.45e-5, "complain_rate": 3.06e-5, "mute_rate": 0.0629,
-    "annoyance_half": 190.0, "capacity_per_min": 916_000.0, "capacity_spread": 0.428,
-    "cutoff_min": 73.5,
+    "remove_rate": 1.69e-5, "complain_rate": 1.19e-5, "mute_rate": 0.0104,
+    "annoyance_half": 170.0, "capacity_per_min": 709_000.0, "capacity_spread": 0.357,
+    "cutoff_min": 85.9,
 }
-"""The 2016 calibration's accepted set of largest weight (3 significant digits):
-``replyall calibrate calibrate_nhs`` (APMC, 400 particles, 30 generations, 2026-12-01; see the
-README). A point inside the accepted region, not the marginal medians (the region has ridges);
+"""The 2016 calibration's most central accepted set (3 significant digits): of the final
+importance sample of ``replyall calibrate calibrate_nhs`` (APMC converged at generation 46,
+6,757 final draws, 359 accepted, ESS 218; 2026-12-01, see the README), the one nearest the
+posterior's weighted median in the prior's unit cube (Mahalanobis distance under the
+posterior covariance). An accepted point, not the marginal medians: the region has ridges.
 ``mute_rate`` is not identified by the reports."""
 
 SCENARIOS: dict[str, Scenario] = {

@@ -346,3 +346,43 @@ def test_the_final_sample_draws_batches_until_its_ess_target():
     capped = apmc(prior, simulate, obs, n=60, generations=6, seed=3, final_draws=60,
                   final_ess=1e6, final_max_draws=200)["final"]
     assert capped["draws"] == 200 and not capped["met"] and capped["batches"] >= 2
+
+
+def test_the_central_accepted_set_is_the_one_nearest_the_posterior_centre(tmp_path):
+    """Other commands run a calibration's most central accepted set, not its set of largest
+    weight (in an importance sample, the region's thinly proposed edge)."""
+    import json
+
+    from replyall_storm.experiments.calibration.accepted import calibrated_changes
+    from replyall_storm.experiments.calibration.apmc import central
+
+    prior = Prior(("remove_rate", "cutoff_min"), np.array([-5.0, 45.0]),
+                  np.array([-3.0, 91.0]), np.array([True, False]))
+    rng = np.random.default_rng(2)
+    u = np.clip(0.5 + 0.1 * rng.standard_normal((200, 2)), 0, 1)
+    u[17] = [0.5, 0.5]  # the centre itself
+    u[3] = [0.95, 0.05]  # far out, and of the largest weight
+    w = np.ones(200)
+    w[3] = 3.0
+    accepted = pd.DataFrame(prior.from_unit(u)).assign(weight=w / w.sum(), distance=0.1)
+    i = central(accepted, prior)
+    assert i == 17
+    on_ridge = u.copy()  # a ridge: the marginal medians are no accepted point, the centre is
+    on_ridge[:, 1] = on_ridge[:, 0]
+    ridge = pd.DataFrame(prior.from_unit(on_ridge)).assign(weight=1.0, distance=0.1)
+    j = central(ridge, prior)
+    assert abs(on_ridge[j, 0] - 0.5) < 0.02 and on_ridge[j, 0] == on_ridge[j, 1]
+
+    folder = tmp_path / "cal"
+    folder.mkdir()
+    accepted.to_parquet(folder / "accepted.parquet")
+    heaviest, _ = calibrated_changes(folder)  # a folder of before: the largest weight
+    assert heaviest["remove_rate"] == pytest.approx(float(accepted["remove_rate"].iloc[3]))
+    row = accepted.iloc[i]
+    (folder / "summary.json").write_text(json.dumps({"central": {
+        "remove_rate": float(row["remove_rate"]), "cutoff_min": float(row["cutoff_min"]),
+        "distance": 0.1, "weight": float(row["weight"])}}))
+    params, where = calibrated_changes(folder)
+    assert params == {"remove_rate": float(row["remove_rate"]),
+                      "cutoff_min": float(row["cutoff_min"])}
+    assert str(folder) in where

@@ -24,10 +24,12 @@ CALIBRATED = Path("results") / "calibrate-calibrate_nhs"
 def calibrated_changes(path: Path | None) -> tuple[dict[str, Any], str]:
     """Parameter overrides from a calibration, and a line saying where they come from.
 
-    ``path`` is a calibration folder (its ``accepted.parquet``: the accepted set with the
-    largest ABC weight, a point inside the accepted region, unlike the marginal medians when
-    parameters lie on a ridge) or a JSON file of parameters. Without ``path``, the default
-    calibration folder is used if it exists, else the model's defaults.
+    ``path`` is a calibration folder (its most central accepted set, ``summary.json``'s
+    ``central``: :func:`.apmc.central`, a point inside the accepted region, unlike the
+    marginal medians when parameters lie on a ridge; a folder written before that existed
+    gives its accepted set of largest weight) or a JSON file of parameters. Without
+    ``path``, the default calibration folder is used if it exists, else the model's
+    defaults.
 
     Raises:
         ParameterError: ``path`` is neither (one line naming ``--calibrated``).
@@ -44,7 +46,10 @@ def calibrated_changes(path: Path | None) -> tuple[dict[str, Any], str]:
     try:
         if path.is_dir():
             accepted = pd.read_parquet(path / "accepted.parquet")
-            best = accepted.sort_values(["weight", "distance"], ascending=[False, True]).iloc[0]
+            summary = path / "summary.json"
+            centre = json.loads(summary.read_text()).get("central") if summary.exists() else None
+            best = centre or accepted.sort_values(["weight", "distance"],
+                                                  ascending=[False, True]).iloc[0]
             params = plain({k: best[k] for k in accepted.columns if k in fields}, finite=False)
         else:
             data = json.loads(path.read_text())

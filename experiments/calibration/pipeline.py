@@ -37,7 +37,7 @@ from .. import seeds
 from ..analysis.fit_folder import fit_folder
 from ..io import plain, write_json, write_parquet
 from ..sweeps.sweep import run_sweep
-from .apmc import Prior, apmc, posterior_summary, ridges
+from .apmc import Prior, apmc, central, posterior_summary, ridges
 from .generations import generation_spec, sweep_simulator
 from .observations import observation_table, storm_observations
 from .settings import CalibrationSpec, load_calibration
@@ -66,6 +66,7 @@ def run_calibration(cal: CalibrationSpec, out_dir: Path, *, workers: int | None 
                    seed=spec.root_seed, log=log)
     particles = res["particles"]
     post, corr = posterior_summary(particles, prior)
+    i = central(particles, prior)  # the accepted set other commands run with
     write_parquet(particles, out_dir / "accepted.parquet")
     if res.get("final") is not None:
         write_parquet(res["population"], out_dir / "population.parquet")
@@ -95,6 +96,9 @@ def run_calibration(cal: CalibrationSpec, out_dir: Path, *, workers: int | None 
         "epsilon": float(res["generations"]["epsilon"].iloc[-1]),
         "ess": float(post["ess"].iloc[0]), "targets": [o.key for o in cal.targets],
         "posterior": post.to_dict(orient="records"),
+        "central": {**{name: particles[name].iloc[i] for name in prior.names},
+                    "distance": particles["distance"].iloc[i],
+                    "weight": particles["weight"].iloc[i]},
         "ridges": [{"a": a, "b": b, "r": r} for a, b, r in ridges(corr)],
         "sir_ensemble": fits.iloc[-1].to_dict() if len(fits) else None,
         "sir_runs_R0": _spread(fits),
