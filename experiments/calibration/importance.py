@@ -17,10 +17,11 @@ than APMC's.
 
 Two refinements (:func:`final_sample`): the draws come in batches -- each a generation of its
 own, resumable -- until the sample's ESS reaches a target (or a cap on draws), every batch
-from the same proposal so that together they are one importance sample; and a *defensive*
-share of equal kernel weights is mixed into the population's weights, so that no particle of
-the population (all lie within ``eps``) is left so rarely proposed that the few draws near it
-carry most of the weight.
+from the same proposal so that together they are one importance sample; and, optionally, a
+*defensive* share of equal kernel weights mixed into the population's weights, so that no
+particle of the population (all lie within ``eps``) is left so rarely proposed that the few
+draws near it carry most of the weight (off by default: on four low-ESS SBC calibrations a
+share of 0.5 did not raise the ESS consistently).
 
 Units: the prior's unit cube (log10 for log axes), where the prior density is 1.
 """
