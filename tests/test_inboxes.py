@@ -90,3 +90,13 @@ def test_quantiles_are_values_some_member_had():
     values = np.array([5, 1, 3, 3, 9, 7, 2, 8, 4, 6])
     np.testing.assert_array_equal(weighted_quantiles(values, [0.0, 0.1, 0.5, 0.95, 1.0]),
                                   [1, 1, 4, 9, 9])
+
+
+def test_each_member_has_the_delay_of_its_own_database():
+    tr, record, _, delays = scripted_run(2, size=31, databases=5, minutes=40)
+    uneven = [m for m in range(40) if len(set(delays[m])) > 1]
+    assert uneven, "the databases never differed: the test would prove nothing"
+    for minute in uneven:
+        per_member = record.member_delays(minute)
+        for k, (start, size) in enumerate(zip(tr.starts, tr.sizes, strict=True)):
+            assert (per_member[start:start + size] == delays[minute][k]).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from replyall_storm.model.engines.base import run_to_horizon
 from replyall_storm.model.run import build_engine
@@ -57,3 +58,78 @@ def test_from_users_until_only_the_transport_runs(organisation):
     # the list is off from minute 40, so what the transport does is the full run's
     for column in ("delivered", "backlog", "received_per_user", "delay_min"):
         np.testing.assert_array_equal(a[column], b[column])
+
+
+class Scripted:
+    """A Scheduler whose users send the reply-alls of a script: {minute: (remove, complain)}."""
+
+    def __init__(self, n_users: int, script: dict[int, tuple[list[int], list[int]]]):
+        self.n_users, self.script = n_users, script
+        self.reached: list[int] = []
+        self.unable: dict[int, np.ndarray] = {}
+
+    def check_mail(self, minute, unable):
+        from replyall_storm.model.minute_loop import MinuteChecks
+
+        self.unable[minute] = unable.copy()
+        remove, complain = self.script.get(minute, ([], []))
+        both = np.array(remove + complain, dtype=np.int64)
+        return MinuteChecks(np.array(remove, dtype=np.int64), np.array(complain, dtype=np.int64),
+                            both, checks=len(both), failed=0)
+
+    def reveal_senders(self, users):
+        pass
+
+    def note_reached(self, users):
+        self.reached.extend(int(u) for u in users)
+
+    def state_counts(self):
+        return np.array([self.n_users, 0, 0, 0])
+
+    def read_total(self):
+        return 0
+
+
+def scripted_loop(organisation, script, **changes):
+    from replyall_storm.model.minute_loop import MinuteLoop
+
+    params = get_scenario("small").params(**{**STORMY, **changes})
+    world = build_engine("fast", params, seed=1, org=organisation(2_000), cache=False).loop.world
+    loop, users = MinuteLoop(world, np.random.default_rng(7)), Scripted(params.n_users, script)
+    for _ in script:
+        loop.step(users)
+    return loop, users
+
+
+def test_each_reply_all_reaches_the_list_with_its_own_kind_in_random_order(organisation):
+    from replyall_storm.model.states import Action
+
+    remove, complain = list(range(10, 30)), list(range(100, 120))
+    loop, users = scripted_loop(organisation, {0: (remove, complain)})
+    tr = loop.transport
+    kinds = dict(zip(tr.senders[1:], tr.kinds[1:], strict=True))
+    assert sorted(kinds) == remove + complain
+    assert {kinds[u] for u in remove} == {Action.REMOVE_ME}
+    assert {kinds[u] for u in complain} == {Action.COMPLAIN}
+    assert tr.senders[1:21] != remove  # shuffled, not all "remove me" first
+    assert sorted(users.reached) == remove + complain
+
+
+def test_only_the_reply_alls_the_list_accepted_count_as_reaching_it(organisation):
+    script = {0: ([5, 6], [7]), 1: ([8, 9], [10]), 2: ([11], [])}
+    loop, users = scripted_loop(organisation, script, cutoff_min=1.0)  # off from minute 1
+    assert sorted(users.reached) == [5, 6, 7]
+    assert loop.transport.refused["list_disabled"] == 4
+
+
+def test_the_recorded_unable_share_is_the_members_mean_of_the_databases(organisation):
+    script = {m: ([10 + m], []) for m in range(25)}  # 2,000 deliveries a minute
+    loop, users = scripted_loop(organisation, script, n_databases=4, capacity_spread=1.5,
+                                capacity_per_min=2_000.0, degrade_backlog=20_000.0)
+    series = loop.recorder.frame()
+    uneven = 0
+    for minute, unable in users.unable.items():
+        assert series["unable_fraction"].iloc[minute] == pytest.approx(
+            loop.transport.members_mean(unable))
+        uneven += unable.max() > loop.transport.members_mean(unable) + 1e-9
+    assert uneven, "no minute with unequal databases: the test would prove nothing"

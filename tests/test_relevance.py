@@ -69,3 +69,14 @@ def test_mean_relevance_is_the_pair_average(organisation):
     direct = np.mean([w[closest_level(org, a, b)] for a in members for b in members])
     assert mean_relevance(org, members, params) == pytest.approx(direct)
     assert mean_relevance(org, members, params.replace(relevance_boost=1.0)) == 1.0
+
+
+def test_user_zero_is_a_sender_like_any_other(organisation):
+    """-1 marks an unknown sender; user 0 (often the originator's neighbour, or the
+    originator) is known, and its message counts in its own team."""
+    org = organisation(2_000)
+    index = SenderIndex(org, StormParams().replace(n_users=2_000, relevance_boost=3.0))
+    index.add([0, -1])
+    assert all(len(k) == 1 for k in index.keys)
+    counts = index.counts(np.array([0]), np.array([0]), np.array([2]))
+    assert counts[0, 0] == 1
