@@ -60,7 +60,9 @@ def test_the_cutoff_stops_acceptance_but_not_reading():
     clock = np.ones(400)
     cut = queued_sir.simulate(THETA, 400, 60.0, clock)
     free = queued_sir.simulate(THETA, 400, math.inf, clock)
-    assert np.all(np.diff(cut.accepted[60:]) == 0) and cut.accepted[-1] < free.accepted[-1]
+    # minute 59 still accepts, minute 60 (the cut-off) no longer does
+    assert cut.accepted[59] > cut.accepted[58] and np.all(np.diff(cut.accepted[59:]) == 0)
+    assert cut.accepted[-1] < free.accepted[-1]
     assert cut.incidence[100:].sum() > 0  # the backlog is still read and replied to
     assert np.all(cut.received <= cut.accepted + 1e-9)  # never more than was accepted
     assert np.all(np.diff(cut.engaged) <= 0) and cut.engaged[-1] < 1.0  # muting is for good
