@@ -66,7 +66,8 @@ def test_profile_refits_the_other_parameters():
 def test_profile_is_open_at_a_bound_inside_the_interval():
     residuals, best, se, _ = linear_model(1.0)
     lo, hi = np.full(3, -1e3), np.full(3, 1e3)
-    lo[2] = best[2] - 0.5 * se[2]  # the lower end would be at -1.96 se: the bound cuts it
+    lo[2] = best[2] - 0.7 * se[2]  # the lower end would be at -1.96 se: the bound cuts it
+    # (between two of the walk's steps, 0.5 and 1 se: the step to 1 se must stop at the bound)
     prof = profile(residuals, best, 2, se[2], lo, hi, 0.95)
     assert not prof.lo.closed and prof.lo.value == lo[2]
     assert prof.hi.closed and prof.hi.value == pytest.approx(best[2] + 1.959964 * se[2],

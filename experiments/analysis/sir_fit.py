@@ -161,31 +161,55 @@ def fit_series(series: pd.DataFrame, *, bin_min: int = 30, level: float = 0.95,
 
 
 def _search(data: _Data) -> np.ndarray | None:
-    """Best of a few starts; then fix the curve weights and refine (see module docstring)."""
+    """Best of a few starts under one objective, then the weights re-estimated and refined.
+
+    The weights (``phi`` and ``s^2``, module docstring) come from a first fit of the default
+    start with unit weights and are held while every start is fitted and ranked by the same
+    objective ``Q``; the winner's weights are then re-estimated and it is refitted, and the
+    weights are set from that final optimum. (Ranking starts each by its own weights cannot
+    work: each start's own ``Q`` is ``(n - 5) + m`` however well it fits.)
+    """
     total, final = data.events, max(float(data.received[-1]), 1.0)
     speed = max(float(np.max(np.diff(np.concatenate(([0.0], data.received))))) / data.bin_min,
                 1e-4)
+    starts = [np.clip(np.array([math.log(r0), math.log(mu), math.log(speed), math.log(kappa),
+                                0.3]), LO + 1e-6, HI - 1e-6)
+              for r0, mu, kappa in ((3.0 * total / final, 0.01, 0.05),
+                                    (total / final, 1e-3, 0.02),
+                                    (10.0 * total / final, 0.03, 0.1))]
+    data.scale = np.ones(2)
+    starts[0] = _least_squares(data, starts[0])
+    data.scale = _weights(data, starts[0], final)
     best = None
-    for r0, mu, kappa in ((3.0 * total / final, 0.01, 0.05), (total / final, 1e-3, 0.02),
-                          (10.0 * total / final, 0.03, 0.1)):
-        x0 = np.array([math.log(r0), math.log(mu), math.log(speed), math.log(kappa), 0.3])
-        x0 = np.clip(x0, LO + 1e-6, HI - 1e-6)
-        for _ in range(2):  # weights from the fit itself, then refit with them
-            res = least_squares(data.residuals, x0, jac=lambda z, *_: data.jacobian(z),
-                                bounds=(LO, HI), max_nfev=200, ftol=1e-7, xtol=1e-7)
-            inc, rec = data.curves(res.x)
-            phi = np.sum(_deviance_residuals(data.y, inc) ** 2) / max(
-                data.y.size - len(PARAMS), 1)
-            s2 = max(float(np.mean((data.received - rec) ** 2)), (1e-4 * final) ** 2)
-            data.scale = np.array([1.0 / math.sqrt(max(phi, 1e-3)), 1.0 / math.sqrt(s2)])
-            x0 = res.x
-        cost = float(np.sum(data.residuals(res.x) ** 2))
-        if best is None or cost < best[0]:
-            best = (cost, res.x, data.scale.copy())
-    if best is None or not np.isfinite(best[0]):
+    for x0 in starts:
+        x = _least_squares(data, x0)
+        cost = float(np.sum(data.residuals(x) ** 2))
+        if np.isfinite(cost) and (best is None or cost < best[0]):
+            best = (cost, x)
+    if best is None:
         return None
-    data.scale = best[2]
-    return best[1]
+    data.scale = _weights(data, best[1], final)
+    x = _least_squares(data, best[1])
+    data.scale = _weights(data, x, final)
+    return x
+
+
+def _least_squares(data: _Data, x0: np.ndarray) -> np.ndarray:
+    """The optimum of ``Q`` under the current weights, from ``x0`` (fitted units)."""
+    return least_squares(data.residuals, x0, jac=lambda z, *_: data.jacobian(z),
+                         bounds=(LO, HI), max_nfev=200, ftol=1e-7, xtol=1e-7).x
+
+
+def _weights(data: _Data, x: np.ndarray, final: float) -> np.ndarray:
+    """The curves' weights ``1 / sqrt(phi)`` and ``1 / s`` at ``x``.
+
+    ``phi``: the incidence's deviance per degree of freedom; ``s^2``: the inbox curve's mean
+    squared residual (floored at ``(1e-4 final)^2``, messages per member squared).
+    """
+    inc, rec = data.curves(x)
+    phi = np.sum(_deviance_residuals(data.y, inc) ** 2) / max(data.y.size - len(PARAMS), 1)
+    s2 = max(float(np.mean((data.received - rec) ** 2)), (1e-4 * final) ** 2)
+    return np.array([1.0 / math.sqrt(max(phi, 1e-3)), 1.0 / math.sqrt(s2)])
 
 
 def _summarise(data: _Data, x: np.ndarray, level: float, intervals: str,
