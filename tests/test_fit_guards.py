@@ -67,21 +67,24 @@ def test_the_curves_are_weighed_by_their_own_scatter_at_the_optimum():
 
 
 def test_a_start_that_goes_nowhere_is_not_the_fit(monkeypatch):
-    """The search keeps the best of its starts: a start whose optimiser returns its own
-    starting point (as when it fails at once) must lose to the others."""
+    """The search keeps the best of its starts: a start whose optimiser ends at a hopeless
+    point (every parameter at its lower bound: no storm at all) must lose to the others, and
+    the start refined at the end is the winner."""
     real, calls = sir_fit.least_squares, []
+    hopeless = sir_fit.LO + 1e-6
 
-    def first_start_stuck(fun, x0, **kwargs):
-        res = real(fun, x0, **kwargs)
+    def first_start_lost(fun, x0, **kwargs):
         calls.append(np.array(x0))
-        if len(calls) <= 2:  # the first start's fit with unit weights, then with its weights
-            res.x = np.array(x0)
+        res = real(fun, x0, **kwargs)
+        if len(calls) == 2:  # the first start, fitted under the weights all starts share
+            res.x = hopeless.copy()
         return res
 
-    monkeypatch.setattr(sir_fit, "least_squares", first_start_stuck)
+    monkeypatch.setattr(sir_fit, "least_squares", first_start_lost)
     data = sir_fit._Data(synthetic(2), 30, None)
     x = sir_fit._search(data)
-    assert not any(np.allclose(x, c) for c in calls[:2])
+    assert len(calls) == 5  # weights, three starts, the winner refined
+    assert not np.allclose(calls[-1], hopeless) and not np.allclose(x, hopeless)
     inc, rec = data.curves(x)
     for y, m in ((data.y, inc), (data.received, rec)):
         assert 1 - np.sum((y - m) ** 2) / np.sum((y - y.mean()) ** 2) > 0.9
