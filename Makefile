@@ -5,7 +5,7 @@ PYTHON ?= $(shell .ci/find-python 2>/dev/null)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench mutate lint clean
+.PHONY: run test bench mutate soak lint clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { .ci/find-python >/dev/null; exit 1; }
@@ -38,6 +38,12 @@ bench: $(VENV)/.run-installed
 MUTATE_ARGS ?= --jobs 2
 mutate: $(VENV)/.test-installed
 	nice -n 15 $(BIN)/python tests/mutation/run.py $(MUTATE_ARGS)
+
+## Flakiness under load (slow, not in CI): the whole suite 10 times, two fresh clones side by
+## side beside `stress --cpu 1`; one line per run in results/soak/log.txt. SOAK_ARGS narrows it.
+SOAK_ARGS ?=
+soak: | $(BIN)/python
+	$(BIN)/python tests/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-py311 .venv-py313 results .pytest_cache

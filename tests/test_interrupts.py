@@ -127,21 +127,44 @@ def test_a_stop_request_raises_only_outside_polling_and_hand_overs():
         StopRequest()._on_signal(signal.SIGINT, None)
 
 
-@pytest.mark.parametrize("after", [0.4, 0.9])
-def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(tmp_path, after):
+IMPORT_TIME = "import time:"
+
+
+def imported(line: str) -> str:
+    """The module named by one line of ``python -X importtime`` (written once it is imported)."""
+    return line.rsplit("|", 1)[-1].strip() if line.startswith(IMPORT_TIME) else ""
+
+
+@pytest.mark.parametrize("loaded", ["click", "numpy", "pandas"])
+def test_ctrl_c_while_the_command_line_loads_is_one_line_and_exit_130(tmp_path, loaded):
     """The commands' imports take a second or two: a Ctrl-C then is exit 130 with one line
-    (the sweep's own Ctrl-C handling is not installed yet), never a traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "replyall_storm", "sweep", "smoke",
-                             "--out", str(tmp_path / "out"), "--no-progress"],
+    (the sweep's own Ctrl-C handling is not installed yet), never a traceback.
+
+    It is sent once the command has imported `loaded` (the first of its imports, and two in the
+    middle), as ``-X importtime`` reports, not after a fixed delay: on a loaded machine the
+    interpreter's own start-up can outlast any delay, and a Ctrl-C there is Python's, not ours.
+    """
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "replyall_storm",
+                             "sweep", "smoke", "--out", str(tmp_path / "out"), "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(after)
+    seen = []
+    for line in proc.stderr:  # blocks until the next module is imported, or the end
+        seen.append(line)
+        if imported(line) == loaded:
+            break
+    else:
+        proc.wait(timeout=60)
+        pytest.fail(f"the command never imported {loaded}: {''.join(seen)[-1000:]}")
     os.killpg(proc.pid, signal.SIGINT)
     try:
-        _, err = proc.communicate(timeout=120)
+        _, rest = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("the command did not stop")
+    err = "".join(ln for ln in [*seen, *rest.splitlines(keepends=True)]
+                  if not ln.startswith(IMPORT_TIME))
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 3, err[-2000:]
+    assert not (tmp_path / "out").exists()

@@ -13,12 +13,7 @@ stop) is handled like Ctrl-C by every command.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
-from types import FrameType
-
-import click
 
 
 def _interrupted_while_starting() -> None:
@@ -32,9 +27,18 @@ def _interrupted_while_starting() -> None:
     os._exit(130)
 
 
+# The commands' imports take a second or two (several on a loaded machine): a Ctrl-C in them
+# is caught from the first one on. Before this point only the interpreter's start-up and
+# the packages' near-empty __init__ modules have run (tests/test_interrupts.py).
 try:
+    import signal
+    import threading
+    from types import FrameType
+
+    import click
+
     from .errors import explain
-except KeyboardInterrupt:  # the commands' imports take a second or two
+except KeyboardInterrupt:
     _interrupted_while_starting()
 
 

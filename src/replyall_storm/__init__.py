@@ -17,19 +17,15 @@ cheap and ``replyall_storm.model`` needs none of the experiments' packages)::
   project's facts about real storms, with their sources;
 * :func:`predict`: a storm's forecast for any list, from the all-storm posterior that ships.
 
-``__version__`` is the installed distribution's version (``importlib.metadata``).
+``__version__`` is the installed distribution's version (``importlib.metadata``, looked up on
+first use: the ``replyall`` command imports this package before it can catch a Ctrl-C, so the
+package itself imports nothing slow).
 """
 
 from __future__ import annotations
 
 import importlib
-from importlib import metadata
 from typing import Any
-
-try:
-    __version__ = metadata.version("replyall-storm")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 _EXPORTS = {
     "simulate": "replyall_storm.model.run",
@@ -50,8 +46,20 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("replyall-storm")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
-    """Import an exported name on first use (PEP 562)."""
+    """Import an exported name (or look up ``__version__``) on first use (PEP 562)."""
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     if name not in _EXPORTS:
         raise AttributeError(f"module 'replyall_storm' has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
