@@ -222,3 +222,38 @@ def test_the_pool_can_stop_a_busy_worker_after_another_was_killed():
             if p.is_alive():
                 p.kill()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def test_a_stopped_pool_leaves_cancelling_to_the_pool_s_own_thread(monkeypatch):
+    """After a stop the pool's workers are killed. A future cancelled from this thread but
+    still among the pool's work items made Python 3.11's manager thread raise
+    InvalidStateError when the killed workers broke the pool: a thread's traceback after
+    Ctrl-C (found by the CI's run of the Ctrl-C test). Cancelling is left to
+    ``shutdown(cancel_futures=True)``, which does it in that thread."""
+    import threading
+    from concurrent.futures import Future
+
+    from replyall_storm.experiments.sweeps import executor
+
+    main = threading.current_thread()
+    cancelled_here = []
+    cancel = Future.cancel
+
+    def watched(self):
+        if threading.current_thread() is main:
+            cancelled_here.append(self)
+        return cancel(self)
+
+    monkeypatch.setattr(Future, "cancel", watched)
+    raised = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_type))
+    stop = StopRequest()
+
+    def handle(task, outcome):  # the first outcome back: a Ctrl-C, as the signal handler does
+        stop._on_signal(signal.SIGINT, None)
+
+    tasks = iter([0.0, *[30.0] * 12])  # one quick run, then runs still in flight or queued
+    t0 = time.perf_counter()
+    assert executor._pool(time.sleep, tasks, handle, 2, 8, stop) is True
+    assert time.perf_counter() - t0 < 60  # the 30 s runs were killed, not waited for
+    assert cancelled_here == [] and raised == []

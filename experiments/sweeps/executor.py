@@ -233,8 +233,10 @@ def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
         return abandon
     finally:
         if abandon:  # stopped, or failed: kill the workers (the runs in flight are lost)
-            for fut in pending:
-                fut.cancel()
+            # No Future.cancel() from this thread: on Python 3.11, a future cancelled here and
+            # still among the pool's work items makes the pool's manager thread raise
+            # InvalidStateError when the killed workers break the pool (a thread traceback
+            # after Ctrl-C). shutdown(cancel_futures=True) cancels them in that thread itself.
             _stop(pool, seen.values())
         pool.shutdown(wait=True, cancel_futures=True)
 
