@@ -84,8 +84,10 @@ def calibration_run(cache_dir: str, users: int, seed: int, repeats: int = 3) -> 
 
     The ``calibrate_nhs`` spec's world (its fixed settings: 72 h, 100 databases), users
     simulated only while their reply-alls can reach the list (``users_until``), the transport
-    alone after; what the run shows of every 2016 report read off it. Returns the median
-    seconds per run (simulation and observation) and the implied runs per hour per core.
+    alone after, in bulk (``model/drain.py``); what the run shows of every 2016 report read
+    off it. Returns the median seconds per run (simulation and observation), the implied runs
+    per hour per core, and the same run with the transport's tail stepped minute by minute
+    (``stepped_s``, interleaved with the bulk runs so that both see the same machine load).
     """
     import os
     import statistics
@@ -98,17 +100,20 @@ def calibration_run(cache_dir: str, users: int, seed: int, repeats: int = 3) -> 
     cal = load_calibration("calibrate_nhs")
     params = cal.spec.base_params().replace(n_users=users)
     storm = cal.abc.storm
-    times = []
+    times: dict[bool, list[float]] = {True: [], False: []}
     for r in range(repeats):
-        t0 = time.perf_counter()
-        result = simulate(params, seed=seed + r, org_seed=cal.spec.org_seed(), cache=True,
-                          users_until=users_until(storm, params))
-        observed_values(result, storm)
-        times.append(time.perf_counter() - t0)
-    per_run = statistics.median(times[1:] if repeats > 1 else times)  # first: graph load
+        for bulk in (True, False):
+            t0 = time.perf_counter()
+            result = simulate(params, seed=seed + r, org_seed=cal.spec.org_seed(), cache=True,
+                              users_until=users_until(storm, params), bulk_drain=bulk)
+            observed_values(result, storm)
+            times[bulk].append(time.perf_counter() - t0)
+    per_run, stepped = (statistics.median(times[b][1:] if repeats > 1 else times[b])
+                        for b in (True, False))  # the first run loads the graph
     return {"users": users, "horizon_min": params.horizon_min,
             "users_until": users_until(storm, params), "run_s": per_run,
-            "runs_per_core_hour": 3600.0 / per_run, "peak_mb": _peak_rss_mb()}
+            "runs_per_core_hour": 3600.0 / per_run, "stepped_s": stepped,
+            "peak_mb": _peak_rss_mb()}
 
 
 def _in_child(fn, *args) -> dict[str, Any]:

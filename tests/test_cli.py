@@ -66,6 +66,7 @@ def test_bench_runs_every_measurement_and_writes_its_figures(tmp_path):
     assert calib["users_until"] is not None and calib["users_until"] < calib["horizon_min"]
     assert calib["runs_per_core_hour"] == pytest.approx(3600 / calib["run_s"])
     assert "runs per core-hour" in result.output
+    assert calib["stepped_s"] > 0 and "tail in bulk is" in result.output
 
 
 def test_bench_refuses_bad_sizes():

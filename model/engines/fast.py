@@ -37,6 +37,7 @@ class FastEngine:
     """
 
     name = "fast"
+    drains_in_bulk = True  # run_to_horizon may run the transport-only tail in bulk
 
     def __init__(self, run: RunSetup, users_until: int | None = None) -> None:
         self.run_setup = run
