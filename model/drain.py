@@ -11,10 +11,11 @@ storm. :func:`drain` runs the same minutes in bulk:
    on preallocated arrays (so the fractional capacity carried between minutes is exactly
    the stepped one's), keeping each database's stream counter at the end of every minute
    (``(minutes, databases)``), until every queue is empty;
-2. every recorded column from those counters at once, with the same formulas, element by
-   element, as :meth:`.observables.Recorder.record`; the one reduction whose order could
-   change a last bit (the members' mean of the unable fractions, a dot product) runs row by
-   row as the step does.
+2. every recorded column from those counters at once, with the transport's own formulas
+   (:meth:`~.transport.Transport.delays` and :meth:`~.transport.Transport.unable_fractions`
+   take arrays of minutes), element by element as :meth:`.observables.Recorder.record`
+   has them; the one reduction whose order could change a last bit (the members' mean of
+   the unable fractions, a dot product) runs row by row as the step does.
 
 Nothing in these minutes draws a random number (the senders' permutation is only drawn when
 two or more reply-alls are offered), so the run's generators, its series, its summary and
@@ -56,8 +57,8 @@ def drain(loop: MinuteLoop, users: Scheduler) -> int:
     backlogs_before = np.vstack([ends - before, backlogs[:-1]])  # start of each minute
     totals = streams.sum(axis=1)
     delivered = np.diff(totals, prepend=int(before.sum()))
-    delay = _delays(tr, minutes, streams, backlogs)
-    unable = _unable(tr, backlogs_before)
+    delay = tr.delays(minutes[:, None], streams).max(axis=1)
+    unable = _members_mean(tr, tr.unable_fractions(backlogs_before))
     counts = users.state_counts()
     L = rec.list_size
     d = rec.data
@@ -109,27 +110,11 @@ def _deliveries(tr: Transport, ends: np.ndarray, n: int) -> np.ndarray:
     return streams
 
 
-def _delays(tr: Transport, minutes: np.ndarray, streams: np.ndarray,
-            backlogs: np.ndarray) -> np.ndarray:
-    """:meth:`.transport.Transport.delay` at the end of each minute (minutes)."""
-    if not tr.send_minutes:
-        return np.zeros(minutes.size)
-    sent = np.asarray(tr.send_minutes, dtype=np.float64)
-    head = np.minimum(streams // tr.sizes, sent.size - 1)
-    ages = np.where(backlogs > 0, minutes[:, None] - sent[head], 0.0)
-    return ages.max(axis=1)
-
-
-def _unable(tr: Transport, backlogs: np.ndarray) -> np.ndarray:
-    """The members' mean unable fraction at each minute's start (as the step computes it)."""
-    p = tr.params
-    if p.low_priority_queue:
-        return np.zeros(len(backlogs))
-    excess = (backlogs - tr._thresholds) / tr._thresholds
-    per_database = p.unable_max * np.clip(excess, 0.0, 1.0)
+def _members_mean(tr: Transport, per_database: np.ndarray) -> np.ndarray:
+    """:meth:`.transport.Transport.members_mean` of each row (row by row, as the step does)."""
     if tr.n_databases == 1:
         return per_database[:, 0].astype(np.float64)
-    return np.array([float(row @ tr.sizes) for row in per_database]) / tr.list_size
+    return np.array([tr.members_mean(row) for row in per_database])
 
 
 __all__ = ["can_drain", "drain"]

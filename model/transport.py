@@ -127,15 +127,18 @@ class Transport:
         """Database of the members at list ``position`` (0 <= position < L)."""
         return np.searchsorted(self.starts, position, side="right") - 1
 
-    def unable_fractions(self) -> np.ndarray:
+    def unable_fractions(self, backlogs: np.ndarray | None = None) -> np.ndarray:
         """Fraction of mail checks that fail on each database at its current backlog.
 
-        Zero when storm traffic sits on a low-priority queue (``low_priority_queue``).
+        ``backlogs``: the deliveries queued on each database (default: now's), or an array
+        ``(minutes, databases)`` of them (:mod:`.drain`). Zero when storm traffic sits on a
+        low-priority queue (``low_priority_queue``).
         """
         p = self.params
+        backlogs = self.backlogs() if backlogs is None else backlogs
         if p.low_priority_queue:
-            return np.zeros(self.n_databases)
-        excess = (self.backlogs() - self._thresholds) / self._thresholds
+            return np.zeros(np.shape(backlogs))
+        excess = (backlogs - self._thresholds) / self._thresholds
         return p.unable_max * np.clip(excess, 0.0, 1.0)
 
     def unable_fraction(self) -> float:
@@ -148,14 +151,21 @@ class Transport:
             return float(per_database[0])
         return float(per_database @ self.sizes) / self.list_size
 
-    def delays(self, minute: int) -> np.ndarray:
-        """Age of the oldest message each database has not delivered to all its members."""
-        backlog = self.backlogs()
+    def delays(self, minute: int | np.ndarray, streams: np.ndarray | None = None
+               ) -> np.ndarray:
+        """Age of the oldest message each database has not delivered to all its members.
+
+        At ``minute`` with the stream counters ``streams`` (default: now's); or at many
+        minutes at once (:mod:`.drain`): ``minute`` of shape ``(minutes, 1)``, ``streams``
+        ``(minutes, databases)``.
+        """
+        streams = self.streams if streams is None else streams
+        backlog = self.accepted * self.sizes - streams
         if not self.send_minutes or not backlog.any():
-            return np.zeros(self.n_databases)
+            return np.zeros(backlog.shape)
         if len(self._sent) != len(self.send_minutes):
             self._sent = np.asarray(self.send_minutes, dtype=np.float64)
-        head = np.minimum(self.streams // self.sizes, len(self._sent) - 1)
+        head = np.minimum(streams // self.sizes, len(self._sent) - 1)
         return np.where(backlog > 0, minute - self._sent[head], 0.0)
 
     def delay(self, minute: int) -> float:
