@@ -23,10 +23,12 @@ default and then leaves the rule as above (the tests check it):
   -bystander_exponent``, with ``perceived`` the list size when the audience is visible and
   ``hidden_audience_size`` (the few addresses a reader sees) when it is not.
 * **Relevance through the organisation**: a message from a sender who shares the reader's
-  team counts ``relevance_boost ** 4`` times a message from a stranger elsewhere in the
-  directory, one from the same department ``** 3``, organisation ``** 2``, region ``** 1``
-  (:func:`relevance_weights`). The engines pass the sum of the weights of the messages read,
-  ``weighted`` (:mod:`.relevance` computes it); without it every message weighs 1.
+  team counts 1, one from the same department ``1 / relevance_boost``, organisation
+  ``relevance_boost ** -2``, region ``** -3`` and a stranger's elsewhere in the directory
+  ``** -4`` (:func:`relevance_weights`): the hazards are per message from one's own team,
+  so that with a large boost what a reader is exposed to no longer grows with the list.
+  The engines pass the sum of the weights of the messages read, ``weighted``
+  (:mod:`.relevance` computes it); without it every message weighs 1.
 * **Limited attention** (Weng et al. 2012; Hodas and Lerman 2012): a reader facing ``new``
   unread messages attends to each with probability ``1 / (1 + new / attention_span)``, so a
   long unread thread is skimmed and the branching ratio falls as a storm grows.
@@ -111,9 +113,10 @@ def relevance_weights(params: StormParams) -> np.ndarray:
     """Weight of a message by the closest unit its sender shares with the reader.
 
     Index 0 = same team, 1 department, 2 organisation, 3 region, 4 only the directory:
-    ``relevance_boost ** (4 - level)``; all ones when the mechanism is off.
+    ``relevance_boost ** -level`` (a team's message weighs 1); all ones when the mechanism is
+    off.
     """
-    return float(params.relevance_boost) ** np.arange(LEVELS - 1, -1, -1, dtype=np.float64)
+    return float(params.relevance_boost) ** -np.arange(LEVELS, dtype=np.float64)
 
 
 def attention(new: np.ndarray | float, params: StormParams) -> np.ndarray:

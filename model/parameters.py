@@ -237,8 +237,10 @@ class StormParams:
         1.0,
         1e3,
         "Relevance through the organisation: a message from a sender sharing the reader's "
-        "region counts this many times one from elsewhere in the directory, organisation "
-        "x^2, department x^3, team x^4. 1 = off [A].",
+        "team counts 1, department 1/x, organisation 1/x^2, region 1/x^3, elsewhere in the "
+        "directory 1/x^4 (the hazards are per team message). 1 = off. Information passed on "
+        "decays with distance in the organisation's hierarchy: Wu, Huberman, Adamic and "
+        "Tyler 2004 [R: the effect; A: its size].",
     )
     attention_span: float = _p(
         _INF,

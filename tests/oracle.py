@@ -158,12 +158,12 @@ class Oracle:
 
     # --- the rule -----------------------------------------------------------------------------
     def weight(self, reader: int, sender: int) -> float:
-        """relevance_boost ** (4 - closest shared level: 0 team .. 4 only the directory)."""
+        """relevance_boost ** -(closest shared level: 0 team .. 4 only the directory)."""
         for level, (mine, theirs) in enumerate(zip(self.units[reader], self.units[sender],
                                                    strict=True)):
             if mine == theirs:
-                return self.p.relevance_boost ** (4 - level)
-        return 1.0
+                return self.p.relevance_boost ** -level
+        return self.p.relevance_boost ** -4.0
 
     def decide(self, u: int, new: list[int]) -> int:
         p = self.p

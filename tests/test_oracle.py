@@ -36,11 +36,16 @@ PLAIN = dict(n_users=300, horizon_min=240, start_clock_h=17.0, remove_rate=6e-3,
              capacity_per_min=150.0, degrade_backlog=1_500.0, cutoff_min=150.0)
 # every mechanism and policy a 300-user list can have: three databases of unequal speed, a purge
 # at the cut-off, exponential checks, relevance, limited attention, a visible audience with the
-# bystander effect, a per-sender rate limit for keen complainers
+# bystander effect, a per-sender rate limit for keen complainers. Relevance weighs a team's
+# message 1 and a stranger's BOOST ** -4: the hazards are per team message, BOOST ** 4 times
+# those of a list where every message weighs 1
+BOOST = 2.0
 MECHANISMS = {**PLAIN, "n_databases": 3, "capacity_spread": 1.0, "purge_at_cutoff": True,
-              "check_distribution": "exponential", "relevance_boost": 2.0,
+              "check_distribution": "exponential", "relevance_boost": BOOST,
               "attention_span": 10.0, "audience_warning": True, "bystander_exponent": 0.3,
-              "visible_audience_factor": 0.8, "complain_rate": 1e-2,
+              "visible_audience_factor": 0.8, "remove_rate": 6e-3 * BOOST**4,
+              "complain_rate": 1e-2 * BOOST**4,
+              "mute_rate": get_scenario("small").params().mute_rate * BOOST**4,
               "repeat_complain_factor": 20.0, "rate_limit_per_hour": 2.0}
 # storm protection needs a list of at least 1,000 members
 PROTECTION = dict(n_users=1_000, horizon_min=180, remove_rate=2e-3, complain_rate=2e-3,

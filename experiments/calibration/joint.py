@@ -35,7 +35,7 @@ from .storms import Storm, load_storms
 MECHANISMS: dict[str, dict[str, tuple[float, float, bool]]] = {
     "none": {},
     "bystander": {"bystander_exponent": (0.0, 1.0, False)},
-    "relevance": {"relevance_boost": (1.0, 20.0, True)},
+    "relevance": {"relevance_boost": (1.0, 1000.0, True)},
     "attention": {"attention_span": (1.0, 1000.0, True)},
 }
 """Each candidate mechanism's parameter and its prior (low, high, log-uniform?); "none" is
@@ -49,6 +49,17 @@ SHARED: dict[str, tuple[float, float, bool]] = {
     "visible_audience_factor": (0.01, 1.0, True),
 }
 """Person-level parameters every storm shares, with their priors."""
+
+OWN_UNITS: dict[str, dict[str, tuple[float, float, bool]]] = {
+    "relevance": {"remove_rate": (3e-6, 0.3, True), "complain_rate": (3e-6, 0.3, True),
+                  "mute_rate": (1e-3, 1.0, True)},
+}
+"""Priors of shared parameters that a mechanism measures in units of its own. Under relevance
+the hazards are per message from one's own team (:func:`replyall_storm.model.decision.
+relevance_weights`), which is a far stronger prompt than one message among a list's
+thousands: the prior reaches two decades higher. The sample keeps one unit-cube coordinate
+per parameter (the Latin hypercube is the same for every mechanism, common random numbers);
+only its mapping to natural units differs (:func:`shared_values`)."""
 
 SPEED = (0.03, 30.0)
 """Prior of each storm's delivery speed (messages per member per minute, log-uniform): the
@@ -75,6 +86,27 @@ class Axis:
         if self.log:
             return 10.0 ** (math.log10(self.lo) + u * (math.log10(self.hi) - math.log10(self.lo)))
         return self.lo + u * (self.hi - self.lo)
+
+    def unit(self, x: np.ndarray) -> np.ndarray:
+        """Natural units -> unit-cube coordinates (the inverse of :meth:`value`)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.log:
+            return ((np.log10(x) - math.log10(self.lo))
+                    / (math.log10(self.hi) - math.log10(self.lo)))
+        return (x - self.lo) / (self.hi - self.lo)
+
+
+def shared_values(sample: pd.DataFrame, mechanism: str) -> pd.DataFrame:
+    """The sample's shared parameters in ``mechanism``'s units (:data:`OWN_UNITS`).
+
+    The sample holds them under the common prior :data:`SHARED`; a mechanism that measures a
+    parameter in units of its own maps the same unit-cube coordinate onto its own prior.
+    """
+    out = sample[list(SHARED)].astype(np.float64).copy()
+    for name, spec in OWN_UNITS.get(mechanism, {}).items():
+        u = Axis(name, *SHARED[name]).unit(out[name].to_numpy())
+        out[name] = Axis(name, *spec).value(np.clip(u, 0.0, 1.0))
+    return out
 
 
 def nuisance_axes(storm: Storm) -> list[Axis]:
@@ -119,9 +151,10 @@ class JointPrior:
     def points(self, sample: pd.DataFrame, storm: Storm, mechanism: str) -> list[dict[str, Any]]:
         """Each sample point as parameter values for ``storm`` under ``mechanism``."""
         own = MECHANISMS[mechanism]
+        shared = shared_values(sample, mechanism)
         out = []
-        for _, row in sample.iterrows():
-            point = {n: float(row[n]) for n in SHARED}
+        for i, row in sample.iterrows():
+            point = {n: float(shared.at[i, n]) for n in SHARED}
             point.update({n: float(row[n]) for n in own})
             for a in self.axes:
                 if a.storm == storm.id:

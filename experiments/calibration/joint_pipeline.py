@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..io import plain, write_json, write_parquet
 from . import joint_analysis as ja
-from .joint import MECHANISMS, SHARED, JointPrior, simulate_joint
+from .joint import MECHANISMS, SHARED, JointPrior, shared_values, simulate_joint
 from .observations import storm_observations
 
 
@@ -97,7 +97,9 @@ def posterior_table(table: pd.DataFrame, sample: pd.DataFrame, mechanism: str,
     idx = ja.accepted(table, storms, accept)
     own = list(MECHANISMS[mechanism])
     keep = [*SHARED, *own, *[c for c in sample.columns if ":" in c]]
-    post = sample.iloc[idx][keep].reset_index(drop=True)
+    values = sample.copy()
+    values[list(SHARED)] = shared_values(sample, mechanism)
+    post = values.iloc[idx][keep].reset_index(drop=True)
     post.insert(0, "distance", ja.combined(table, storms)[idx])
     post.insert(0, "weight", 1.0 / len(idx))
     post.insert(0, "mechanism", mechanism)
