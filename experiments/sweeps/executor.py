@@ -29,6 +29,9 @@ tasks it held are never handed over, and once every completed outcome has been, 
 :class:`InfrastructureError` says what happened (:class:`WorkerLostError` for the local pool,
 :class:`ClusterLostError` for Dask). Local workers are stopped by the parent (or by the
 pool's own clean-up, which sends them SIGTERM and waits) and exit when the parent dies.
+The executor also watches the local workers itself: a worker killed while sending a result
+is never noticed by the pool (:func:`_release_reader`), so a worker dead for
+``LOST_WORKER_GRACE_S`` is a loss whether the pool has noticed or not.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ from typing import Any
 
 from .cluster import connect, run_on_dask, worker_wait_s
 from .interrupts import POLL_S, StopRequest
+
+#: Seconds a dead worker may go unnoticed by the pool before the executor calls it lost.
+LOST_WORKER_GRACE_S = 5.0
 
 
 class InfrastructureError(RuntimeError):
@@ -226,6 +232,7 @@ def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
             os.environ["PYTHONWARNINGS"] = saved
     pending: dict[Future, tuple[int, Any]] = {}  # future -> (submission number, task)
     seen: dict[int, Any] = {}  # pid -> Process, to tell how a dead worker died
+    results = getattr(pool, "_result_queue", None)  # shutdown(wait=False) forgets it
     abandon = True  # the runs in flight, unless every task was handed over
     try:
         with stop.polled():
@@ -238,6 +245,7 @@ def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
             # InvalidStateError when the killed workers break the pool (a thread traceback
             # after Ctrl-C). shutdown(cancel_futures=True) cancels them in that thread itself.
             _stop(pool, seen.values())
+            _release_reader(results)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -250,6 +258,7 @@ def _feed(pool: ProcessPoolExecutor, fn: Callable[[Any], Any], it: Iterator[Any]
     Outcomes already back when the stop is asked for are handed over before it returns.
     """
     submitted = 0
+    dead_since: float | None = None  # when a dead worker was first seen
     while True:
         while not stop.requested and len(pending) < limit and \
                 (task := next(it, None)) is not None:
@@ -284,6 +293,28 @@ def _feed(pool: ProcessPoolExecutor, fn: Callable[[Any], Any], it: Iterator[Any]
             lost = broken + len(pending)
             raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
                                   f"{lost} runs in flight were left incomplete", lost=lost)
+        if dead_since is None and any(p.exitcode is not None for p in seen.values()):
+            dead_since = time.monotonic()
+        if dead_since is not None and time.monotonic() - dead_since > LOST_WORKER_GRACE_S:
+            # The pool has not noticed (its thread waits for the rest of a result the dead
+            # worker was sending, or keeps reading the others' results): a loss all the same.
+            raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
+                                  f"{len(pending)} runs in flight were left incomplete",
+                                  lost=len(pending))
+
+
+def _release_reader(results: Any) -> None:
+    """Let the pool's thread see the end of its result pipe once every worker is dead.
+
+    A worker killed while it was sending a result leaves half a message in the pipe: the
+    pool's thread (Python 3.11-3.13) waits for the rest for ever, never looks at the workers
+    again, and ``shutdown(wait=True)``, or the interpreter's exit, waits for that thread. This
+    process holds the pipe's last write end; closing it turns the wait into an end of file,
+    which the pool handles as a broken pool. Called only after the workers were killed.
+    """
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        writer.close()
 
 
 def _how(procs: Iterable[Any]) -> str:
