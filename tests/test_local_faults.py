@@ -151,9 +151,9 @@ def test_a_worker_dying_between_two_submissions_is_lost_infrastructure(monkeypat
     infrastructure error, never a traceback (found under load by the suite itself)."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from replyall_storm.experiments.sweeps import executor
+    from replyall_storm.experiments.sweeps import executor, local_pool
 
-    class Breaking(executor.ProcessPoolExecutor):
+    class Breaking(local_pool.ProcessPoolExecutor):
         calls = 0
 
         def submit(self, *args, **kwargs):
@@ -162,11 +162,12 @@ def test_a_worker_dying_between_two_submissions_is_lost_infrastructure(monkeypat
                 raise BrokenProcessPool("A child process terminated abruptly")
             return super().submit(*args, **kwargs)
 
-    monkeypatch.setattr(executor, "ProcessPoolExecutor", Breaking)
+    monkeypatch.setattr(local_pool, "ProcessPoolExecutor", Breaking)
     done = []
     with pytest.raises(executor.WorkerLostError, match="a local worker process died") as err:
-        executor._pool(abs, iter(range(10)), lambda task, outcome: done.append(task), 1, 5,
-                      StopRequest())
+        local_pool.run_on_pool(executor.call, abs, iter(range(10)),
+                               lambda task, outcome: done.append(task), 1, 5,
+                               StopRequest())
     assert err.value.lost == 3 and done == []  # two in flight and the one refused
 
 
@@ -181,10 +182,10 @@ def test_the_pool_can_stop_a_busy_worker_after_another_was_killed():
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    from replyall_storm.experiments.sweeps import executor
+    from replyall_storm.experiments.sweeps import local_pool
 
     pool = ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn"),
-                               initializer=executor._init_worker, initargs=(os.getpid(),))
+                               initializer=local_pool._init_worker, initargs=(os.getpid(),))
     try:
         busy = [pool.submit(time.sleep, 60) for _ in range(2)]  # one run on each worker
         wait_until(lambda: len(pool._processes) == 2 and all(f.running() for f in busy),
@@ -234,7 +235,7 @@ def test_a_stopped_pool_leaves_cancelling_to_the_pool_s_own_thread(monkeypatch):
     import threading
     from concurrent.futures import Future
 
-    from replyall_storm.experiments.sweeps import executor
+    from replyall_storm.experiments.sweeps import executor, local_pool
 
     main = threading.current_thread()
     cancelled_here = []
@@ -255,22 +256,24 @@ def test_a_stopped_pool_leaves_cancelling_to_the_pool_s_own_thread(monkeypatch):
 
     tasks = iter([0.0, *[30.0] * 12])  # one quick run, then runs still in flight or queued
     t0 = time.perf_counter()
-    assert executor._pool(time.sleep, tasks, handle, 2, 8, stop) is True
+    assert local_pool.run_on_pool(executor.call, time.sleep, tasks, handle, 2, 8,
+                                  stop) is True
     assert time.perf_counter() - t0 < 60  # the 30 s runs were killed, not waited for
     assert cancelled_here == [] and raised == []
 
 
 CUT_SHORT = """
 import sys, time
-from replyall_storm.experiments.sweeps import executor
+from replyall_storm.experiments.sweeps import executor, local_pool
 from replyall_storm.experiments.sweeps.interrupts import StopRequest
 import dying_worker
 
 if __name__ == "__main__":
     done = []
     try:
-        executor._pool(dying_worker.result_cut_short, iter(range(12)),
-                       lambda task, outcome: done.append(outcome.value), 2, 4, StopRequest())
+        local_pool.run_on_pool(executor.call, dying_worker.result_cut_short, iter(range(12)),
+                               lambda task, outcome: done.append(outcome.value), 2, 4,
+                               StopRequest())
     except executor.WorkerLostError as err:
         print(f"lost {err.lost}; handed over {sorted(done)}; {err}")
 """

@@ -29,37 +29,24 @@ tasks it held are never handed over, and once every completed outcome has been, 
 :class:`InfrastructureError` says what happened (:class:`WorkerLostError` for the local pool,
 :class:`ClusterLostError` for Dask). Local workers are stopped by the parent (or by the
 pool's own clean-up, which sends them SIGTERM and waits) and exit when the parent dies.
-The executor also watches the local workers itself: a worker killed while sending a result
-is never noticed by the pool (:func:`_release_reader`), so a worker dead for
-``LOST_WORKER_GRACE_S`` is a loss whether the pool has noticed or not.
+The local pool's mechanics (its workers, what it does when one dies) are in
+:mod:`.local_pool`, the cluster's in :mod:`.cluster`.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-import signal
 import socket
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
-    ProcessPoolExecutor,
-    wait,
-)
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .cluster import connect, run_on_dask, worker_wait_s
-from .interrupts import POLL_S, StopRequest
-
-#: Seconds a dead worker may go unnoticed by the pool before the executor calls it lost.
-LOST_WORKER_GRACE_S = 5.0
+from .interrupts import StopRequest
+from .local_pool import run_on_pool
 
 
 class InfrastructureError(RuntimeError):
@@ -138,26 +125,6 @@ def local_workers(asked: int | None, n_tasks: int,
     return max(1, min(asked or cpus, cpus, n_tasks))
 
 
-def _init_worker(parent: int) -> None:
-    """Leave the command's session and exit if the parent dies.
-
-    The command's Ctrl-C and SIGTERM are the parent's to honour. Not by ignoring SIGTERM:
-    a broken pool's clean-up (Python 3.13) terminates the workers left with SIGTERM and
-    waits for them while it holds the pool's lock, and a ``submit`` from the parent would
-    then wait for that lock for ever.
-    """
-    if hasattr(os, "setsid"):
-        os.setsid()  # a new session and process group: killpg and the terminal miss it
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def execute(fn: Callable[[Any], Any], tasks: Iterable[Any],
             handle: Callable[[Any, Outcome], None], *, workers: int = 1,
             scheduler: Any = None, in_flight: int | None = None,
@@ -201,7 +168,8 @@ def execute(fn: Callable[[Any], Any], tasks: Iterable[Any],
                     keep(task, call(fn, task))
                 interrupted = False
             else:
-                interrupted = _pool(fn, it, keep, workers, in_flight or 4 * workers, stop)
+                interrupted = run_on_pool(call, fn, it, keep, workers,
+                                          in_flight or 4 * workers, stop)
         except KeyboardInterrupt:
             interrupted = True
     if interrupted:
@@ -211,138 +179,6 @@ def execute(fn: Callable[[Any], Any], tasks: Iterable[Any],
                                   "left incomplete, the others completed; fewer --workers "
                                   "leave each more memory", lost=short[0])
     return False
-
-
-def _pool(fn: Callable[[Any], Any], it: Iterator[Any],
-          handle: Callable[[Any, Outcome], None], workers: int, limit: int,
-          stop: StopRequest) -> bool:
-    """Run the tasks on a local process pool; True when a stop was requested."""
-    # The resource tracker (started here) would warn of "leaked semaphores" after Ctrl-C
-    # terminates the workers: nothing leaks that the OS does not reclaim, so hush it.
-    quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
-    saved = os.environ.get("PYTHONWARNINGS")
-    os.environ["PYTHONWARNINGS"] = f"{saved},{quiet}" if saved else quiet
-    try:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(os.getpid(),))
-    finally:
-        if saved is None:
-            del os.environ["PYTHONWARNINGS"]
-        else:
-            os.environ["PYTHONWARNINGS"] = saved
-    pending: dict[Future, tuple[int, Any]] = {}  # future -> (submission number, task)
-    seen: dict[int, Any] = {}  # pid -> Process, to tell how a dead worker died
-    results = getattr(pool, "_result_queue", None)  # shutdown(wait=False) forgets it
-    abandon = True  # the runs in flight, unless every task was handed over
-    try:
-        with stop.polled():
-            abandon = _feed(pool, fn, it, handle, limit, stop, pending, seen)
-        return abandon
-    finally:
-        if abandon:  # stopped, or failed: kill the workers (the runs in flight are lost)
-            # No Future.cancel() from this thread: on Python 3.11, a future cancelled here and
-            # still among the pool's work items makes the pool's manager thread raise
-            # InvalidStateError when the killed workers break the pool (a thread traceback
-            # after Ctrl-C). shutdown(cancel_futures=True) cancels them in that thread itself.
-            _stop(pool, seen.values())
-            _release_reader(results)
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _feed(pool: ProcessPoolExecutor, fn: Callable[[Any], Any], it: Iterator[Any],
-          handle: Callable[[Any, Outcome], None], limit: int,
-          stop: StopRequest, pending: dict[Future, tuple[int, Any]],
-          seen: dict[int, Any]) -> bool:
-    """Keep ``limit`` tasks in flight and hand over outcomes until done or asked to stop.
-
-    Outcomes already back when the stop is asked for are handed over before it returns.
-    """
-    submitted = 0
-    dead_since: float | None = None  # when a dead worker was first seen
-    while True:
-        while not stop.requested and len(pending) < limit and \
-                (task := next(it, None)) is not None:
-            try:
-                fut = pool.submit(call, fn, task)
-            except BrokenProcessPool:  # a worker died between two submissions
-                if stop.requested:  # a worker still starting got the group's Ctrl-C
-                    return True
-                seen.update(getattr(pool, "_processes", None) or {})
-                lost = len(pending) + 1
-                raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
-                                      f"{lost} runs in flight were left incomplete",
-                                      lost=lost) from None
-            pending[fut] = (submitted, task)
-            submitted += 1
-        seen.update(getattr(pool, "_processes", None) or {})
-        if not pending:
-            return stop.requested
-        done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
-        broken = 0
-        for fut in sorted(done, key=lambda f: pending[f][0]):
-            _, task = pending.pop(fut)
-            try:
-                outcome = fut.result()
-            except Exception:  # noqa: BLE001 - BrokenProcessPool: a worker was killed
-                broken += 1
-                continue
-            handle(task, outcome)
-        if stop.requested:
-            return True
-        if broken:
-            lost = broken + len(pending)
-            raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
-                                  f"{lost} runs in flight were left incomplete", lost=lost)
-        if dead_since is None and any(p.exitcode is not None for p in seen.values()):
-            dead_since = time.monotonic()
-        if dead_since is not None and time.monotonic() - dead_since > LOST_WORKER_GRACE_S:
-            # The pool has not noticed (its thread waits for the rest of a result the dead
-            # worker was sending, or keeps reading the others' results): a loss all the same.
-            raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
-                                  f"{len(pending)} runs in flight were left incomplete",
-                                  lost=len(pending))
-
-
-def _release_reader(results: Any) -> None:
-    """Let the pool's thread see the end of its result pipe once every worker is dead.
-
-    A worker killed while it was sending a result leaves half a message in the pipe: the
-    pool's thread (Python 3.11-3.13) waits for the rest for ever, never looks at the workers
-    again, and ``shutdown(wait=True)``, or the interpreter's exit, waits for that thread. This
-    process holds the pipe's last write end; closing it turns the wait into an end of file,
-    which the pool handles as a broken pool. Called only after the workers were killed.
-    """
-    writer = getattr(results, "_writer", None)
-    if writer is not None:
-        writer.close()
-
-
-def _how(procs: Iterable[Any]) -> str:
-    """How worker processes died, from their exit codes (-9: SIGKILL, e.g. out of memory).
-
-    Python 3.13 reaps a broken pool's workers itself, leaving no exit code to read.
-    """
-    codes = sorted({p.exitcode for p in procs if p.exitcode not in (None, 0)})
-    if codes == [-signal.SIGKILL]:
-        return " (killed by SIGKILL: out of memory, or kill -9)"
-    if codes:
-        return f" (exit code {', '.join(str(c) for c in codes)})"
-    return " (killed from outside: out of memory, or kill -9?)"
-
-
-def _stop(pool: ProcessPoolExecutor, seen: Iterable[Any] = ()) -> None:
-    """Kill the pool's workers now (runs in flight are abandoned).
-
-    Killed first, then the pool shut down, so that nothing waits on a worker still busy
-    with a run.
-    """
-    procs = {p.pid: p for p in [*seen, *(getattr(pool, "_processes", None) or {}).values()]}
-    for p in procs.values():
-        if p.is_alive():
-            p.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs.values():
-        p.join(timeout=5)
 
 
 __all__ = ["ClusterLostError", "InfrastructureError", "Outcome", "WorkerLostError", "call",
