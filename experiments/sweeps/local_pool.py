@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from .interrupts import POLL_S, StopRequest
 
 if TYPE_CHECKING:
-    from .executor import Outcome
+    from .executor import Outcome, WorkerLostError
 
 #: Seconds a dead worker may go unnoticed by the pool before the parent calls it lost.
 LOST_WORKER_GRACE_S = 5.0
@@ -114,8 +114,6 @@ def _feed(pool: ProcessPoolExecutor, call: Callable[[Callable[[Any], Any], Any],
 
     Outcomes already back when the stop is asked for are handed over before it returns.
     """
-    from .executor import WorkerLostError
-
     submitted = 0
     dead_since: float | None = None  # when a dead worker was first seen
     while True:
@@ -127,10 +125,7 @@ def _feed(pool: ProcessPoolExecutor, call: Callable[[Callable[[Any], Any], Any],
                 if stop.requested:  # a worker still starting got the group's Ctrl-C
                     return True
                 seen.update(getattr(pool, "_processes", None) or {})
-                lost = len(pending) + 1
-                raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
-                                      f"{lost} runs in flight were left incomplete",
-                                      lost=lost) from None
+                raise _worker_lost(seen.values(), len(pending) + 1) from None
             pending[fut] = (submitted, task)
             submitted += 1
         seen.update(getattr(pool, "_processes", None) or {})
@@ -149,17 +144,13 @@ def _feed(pool: ProcessPoolExecutor, call: Callable[[Callable[[Any], Any], Any],
         if stop.requested:
             return True
         if broken:
-            lost = broken + len(pending)
-            raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
-                                  f"{lost} runs in flight were left incomplete", lost=lost)
+            raise _worker_lost(seen.values(), broken + len(pending))
         if dead_since is None and any(p.exitcode is not None for p in seen.values()):
             dead_since = time.monotonic()
         if dead_since is not None and time.monotonic() - dead_since > LOST_WORKER_GRACE_S:
             # The pool has not noticed (its thread waits for the rest of a result the dead
             # worker was sending, or keeps reading the others' results): a loss all the same.
-            raise WorkerLostError(f"a local worker process died{_how(seen.values())}: "
-                                  f"{len(pending)} runs in flight were left incomplete",
-                                  lost=len(pending))
+            raise _worker_lost(seen.values(), len(pending))
 
 
 def _release_reader(results: Any) -> None:
@@ -174,6 +165,14 @@ def _release_reader(results: Any) -> None:
     writer = getattr(results, "_writer", None)
     if writer is not None:
         writer.close()
+
+
+def _worker_lost(procs: Iterable[Any], lost: int) -> WorkerLostError:
+    """The error for a sweep whose local worker died, with ``lost`` runs left incomplete."""
+    from .executor import WorkerLostError  # executor imports this module
+
+    return WorkerLostError(f"a local worker process died{_how(procs)}: "
+                           f"{lost} runs in flight were left incomplete", lost=lost)
 
 
 def _how(procs: Iterable[Any]) -> str:
