@@ -51,6 +51,7 @@ from .. import seeds
 from ..sweeps.spec import FIELDS, Spec
 from . import importance
 from .observations import Observation, distance
+from .proposal import Mixture, balance_weights, perturb
 
 IDENTIFIED = 0.75
 """A parameter whose posterior interval spans this share of its prior or more is reported as
@@ -82,7 +83,7 @@ class Prior:
     def from_unit(self, u: np.ndarray) -> list[dict[str, Any]]:
         """Map unit-cube rows to design points in natural units (ints rounded)."""
         x = self.lo + np.asarray(u) * (self.hi - self.lo)
-        x = np.where(self.log, 10.0 ** x, x)
+        x = np.where(self.log, 10.0 ** np.where(self.log, x, 0.0), x)
         ints = [n in FIELDS and FIELDS[n].type == "int" for n in self.names]
         return [{n: int(round(v)) if i else float(v)
                  for n, v, i in zip(self.names, row, ints, strict=True)} for row in x]
@@ -105,8 +106,15 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
          alpha: float = 0.5, generations: int = 8, min_acceptance: float = 0.05,
          final_draws: int = 0, final_ess: float = 0.0, final_max_draws: int | None = None,
          defensive: float = 0.0, seed: int = 0,
-         log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+         log: Callable[[str], None] = lambda _m: None,
+         measure: Callable[[pd.DataFrame], np.ndarray] | None = None,
+         batched: bool = False) -> dict[str, Any]:
     """Run APMC (see the module docstring) with ``n`` particles.
+
+    ``measure`` replaces the distance to ``targets`` (then unused) by a distance of its own
+    for each run (e.g. one combined over several storms, :mod:`.joint_abc`); every other
+    numeric column of the runs is kept with the particles. ``batched`` draws the proposals
+    many at a time (:mod:`.proposal`; for many dimensions, another random stream).
 
     With ``final_draws`` > 0, the last population's proposal is sampled afresh at the last
     tolerance (:func:`.importance.final_sample`), in batches of generations after APMC's
@@ -129,10 +137,15 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
 
     def evaluate(g: int, points: list[dict[str, Any]] | None) -> pd.DataFrame:
         pts, summ = simulate(g, points)
-        dist = pd.Series(distance(summ, targets), index=summ.index)
+        raw = distance(summ, targets) if measure is None else measure(summ)
+        dist = pd.Series(raw, index=summ.index)
         dist[summ.get("status", pd.Series("ok", summ.index)) != "ok"] = np.inf
         per_point = dist.groupby(summ["point"]).mean()
-        columns = list(dict.fromkeys(c for o in targets for c in o.columns if c in summ))
+        if measure is None:
+            columns = list(dict.fromkeys(c for o in targets for c in o.columns if c in summ))
+        else:
+            columns = [c for c in summ.select_dtypes("number").columns
+                       if c not in ("point", "distance")]
         mean_summ = summ.groupby("point")[columns].mean()
         frame = pts.join(mean_summ, on="point").assign(
             distance=per_point.reindex(pts["point"]).to_numpy(), generation=g)
@@ -148,6 +161,8 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
     log(f"generation 0: {n} prior points, eps = {eps:.3g}")
     zero_streak = int(eps == 0.0)
     stopped_by = "cap"
+    proposals: list[Mixture | None] = [None]  # batched: every generation's, for the weights
+    counts = [n]
     for g in range(1, generations):
         if zero_streak >= 2:
             stopped_by = "zero_tolerance"
@@ -156,22 +171,20 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
         u = prior.to_unit(pop)
         w = pop["weight"].to_numpy() / pop["weight"].sum()
         cov = 2.0 * weighted_cov(u, w) + 1e-12 * np.eye(d_dim)
-        chol = np.linalg.cholesky(cov)
-        new_u = np.empty((n - n_keep, d_dim))
-        for i in range(n - n_keep):
-            while True:
-                cand = u[rng.choice(len(u), p=w)] + chol @ rng.standard_normal(d_dim)
-                if np.all((cand >= 0) & (cand <= 1)):
-                    new_u[i] = cand
-                    break
+        new_u, mass = perturb(u, w, cov, n - n_keep, rng, batched)
         prec = np.linalg.inv(cov)
         diff = new_u[:, None, :] - u[None, :, :]
         kern = np.exp(-0.5 * np.einsum("ijk,kl,ijl->ij", diff, prec, diff))
         kern /= math.sqrt((2 * math.pi) ** d_dim * np.linalg.det(cov))
         new = evaluate(g, prior.from_unit(new_u))
-        new["weight"] = 1.0 / (kern @ w)
+        new["weight"] = mass / (kern @ w)  # prior / proposal density (mass: 1 if unmeasured)
         p_acc = float(np.mean(new["distance"].to_numpy() <= eps))
-        pop = _keep(pd.concat([pop, new], ignore_index=True), n_keep, rng_tie)
+        pooled = pd.concat([pop, new], ignore_index=True)
+        if batched:  # every generation's proposal in every weight (balance heuristic)
+            proposals.append(Mixture(u, w, cov, mass))
+            counts.append(n - n_keep)
+            pooled["weight"] = balance_weights(prior.to_unit(pooled), proposals, counts)
+        pop = _keep(pooled, n_keep, rng_tie)
         eps = float(pop["distance"].max())
         zero_streak = zero_streak + 1 if eps == 0.0 else 0
         gens.append({"generation": g, "epsilon": eps, "p_acc": p_acc, "runs": n - n_keep})
@@ -185,6 +198,11 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
     pop["weight"] = pop["weight"] / pop["weight"].sum()
     population = pop.reset_index(drop=True)
     particles, final = population, None
+    if batched:  # every simulated particle within the last tolerance, balance-weighted
+        hist = pd.concat(everything, ignore_index=True)
+        particles = hist[hist["distance"] <= eps].reset_index(drop=True)
+        particles["weight"] = balance_weights(prior.to_unit(particles), proposals, counts)
+        particles["weight"] /= particles["weight"].sum()
     if final_draws > 0:
         kept, final = importance.final_sample(
             prior.to_unit(population), population["weight"].to_numpy(), eps,

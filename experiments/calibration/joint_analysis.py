@@ -87,12 +87,13 @@ def leave_one_out(table: pd.DataFrame, share: float = ACCEPT) -> pd.DataFrame:
         m = table[f"{held}:M"].to_numpy(float)[idx]
         m = m[np.isfinite(m)]
         med, p05, p95 = (np.percentile(m, [50, 5, 95]) if m.size else (math.nan,) * 3)
-        rows.append(_row(obs[held], med, p05, p95, len(idx), combined(table, others)[idx]))
+        rows.append(score(obs[held], med, p05, p95, len(idx), combined(table, others)[idx]))
     return pd.DataFrame(rows)
 
 
-def _row(o: ObservedM, med: float, p05: float, p95: float, n: int | None = None,
-         tolerance: np.ndarray | None = None) -> dict:
+def score(o: ObservedM, med: float, p05: float, p95: float, n: int | None = None,
+          tolerance: np.ndarray | None = None) -> dict:
+    """One prediction of ``o``'s M (median and 90 % interval) scored against the report."""
     ratio = med / o.middle if o.middle > 0 else math.nan
     log_error = abs(math.log(max(med, 0.5) / o.middle))
     return {"storm": o.storm, "list_size": o.list_size, "observed_lo": o.lo, "observed_hi": o.hi,
@@ -115,7 +116,7 @@ def baselines() -> dict[str, pd.DataFrame]:
         m, s, k = logs.mean(), logs.std(ddof=1), len(logs)
         t = stats.t.ppf(0.95, k - 1)
         half = t * s * math.sqrt(1 + 1 / k)
-        out["constant"].append(_row(held, math.exp(m), math.exp(m - half), math.exp(m + half)))
+        out["constant"].append(score(held, math.exp(m), math.exp(m - half), math.exp(m + half)))
         # log-linear in log N: least squares through the others, t prediction interval
         x = np.log([o.list_size for o in rest])
         slope, intercept = np.polyfit(x, logs, 1)
@@ -129,7 +130,7 @@ def baselines() -> dict[str, pd.DataFrame]:
         else:
             half = math.inf
         pred = intercept + slope * x0
-        out["loglinear"].append(_row(held, math.exp(pred), math.exp(pred - half),
+        out["loglinear"].append(score(held, math.exp(pred), math.exp(pred - half),
                                      math.exp(pred + half)))
     return {k: pd.DataFrame(v) for k, v in out.items()}
 

@@ -101,10 +101,11 @@ def _register() -> None:
     from .sbc import sbc
     from .sensitivity import sensitivity
     from .storms import storms
+    from .storms_abc import storms_abc
     from .sweep import sweep
 
     for command in (run, bench, params, sweep, compare, fit, calibrate, sensitivity,
-                    figures, storms, sbc, cache):
+                    figures, storms, storms_abc, sbc, cache):
         main.add_command(command)
     main.add_command(predict_command, name="predict")
 

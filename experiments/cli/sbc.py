@@ -8,6 +8,8 @@ import click
 
 from replyall_storm.model.errors import ParameterError
 
+from ..io import writable_folder
+
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC", default="calibrate_nhs")
@@ -53,7 +55,7 @@ def sbc(spec_path: str, truths: int, users: int, particles: int, final_draws: in
     if final_ess is not None and not final_ess >= 0:
         raise ParameterError("--final-ess", final_ess, "must be a number >= 0")
     cal = load_calibration(spec_path)
-    out_dir = out_dir or Path("results") / f"sbc-{cal.spec.name}"
+    out_dir = writable_folder(out_dir or Path("results") / f"sbc-{cal.spec.name}")
     summary = run_sbc(cal, out_dir, truths=truths, users=users, particles=particles,
                       final_draws=final_draws, final_ess=final_ess, workers=workers,
                       scheduler=scheduler, progress=not no_progress, log=click.echo)

@@ -12,6 +12,7 @@ from replyall_storm.model.errors import ParameterError
 from .. import seeds
 from ..calibration import joint_analysis as ja
 from ..calibration.joint import MECHANISMS
+from ..io import writable_folder
 
 
 def format_loo(loo: pd.DataFrame) -> str:
@@ -59,7 +60,7 @@ def storms(mechanisms: tuple[str, ...], samples: int, accept: float, seed: int,
     if not 0 < accept < 0.5:
         raise ParameterError("--accept", accept, "must be in (0, 0.5)")
     seeds.check_seed(seed)
-    out_dir = out_dir or Path("results") / "storms"
+    out_dir = writable_folder(out_dir or Path("results") / "storms")
     summary = run_storms(out_dir, mechanisms=list(mechanisms) or None, samples=samples,
                          root_seed=seed, accept=accept, workers=workers, scheduler=scheduler,
                          progress=not no_progress, log=click.echo)
