@@ -212,6 +212,8 @@ def test_quick_calibration_with_a_final_sample_resumes_bit_for_bit(tmp_path):
     (("n = 12", "n = 12\n[abc]\nfinal_ess = 100"), "abc.final_ess"),
     (("n = 12", "n = 12\n[abc]\nfinal_draws = 50\nfinal_defensive = 1.0"),
      "abc.final_defensive"),
+    (("n = 12", "n = 12\n[abc]\nweights = 'equal'"), "abc.weights"),
+    (("n = 12", "n = 12\n[abc]\nbackend = 'pyabc'\nweights = 'balance'"), "abc.weights"),
 ])
 def test_bad_spec_exits_2_and_writes_nothing(tmp_path, edit, where):
     spec = tmp_path / "bad.toml"

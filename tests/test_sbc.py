@@ -86,6 +86,22 @@ def test_a_small_check_end_to_end_is_reproducible(cal, tmp_path):
     assert (a["draws"] == 12).all()  # one batch
 
 
+def test_balance_weights_are_a_choice_of_the_spec_recorded_and_reproducible(tmp_path):
+    kw = {"truths": 2, "users": 1_000, "particles": 20, "generations": 3, "final_draws": 0,
+          "workers": 1, "progress": False}
+    balance = load_calibration("calibrate_nhs", weights="balance")
+    one = sbc.run_sbc(balance, tmp_path / "one", **kw)
+    two = sbc.run_sbc(balance, tmp_path / "two", **kw)
+    own = sbc.run_sbc(load_calibration("calibrate_nhs"), tmp_path / "own", **kw)
+    a = pd.read_parquet(tmp_path / "one" / "sbc.parquet")
+    pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "two" / "sbc.parquet"))
+    assert one == two and one["weights"] == "balance" and own["weights"] == "own"
+    b = pd.read_parquet(tmp_path / "own" / "sbc.parquet")
+    assert not np.array_equal(a["lo"].to_numpy(), b["lo"].to_numpy())  # other proposals
+    # generation 0 is the same prior sample either way; the runs of generation 1 differ
+    assert (a["generations"] <= 3).all() and (b["generations"] <= 3).all()
+
+
 def test_each_final_sample_reaches_the_spec_s_ess_target_scaled_to_its_particles(cal, tmp_path):
     """calibrate_nhs asks for ESS 200 with 400 particles (at most 12,000 draws): with 20
     particles, ESS 10 (at most 600 draws), reached in batches after the first 12 draws."""

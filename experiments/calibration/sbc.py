@@ -145,7 +145,8 @@ def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int
                    targets, n=particles, alpha=cal.abc.alpha, generations=cap,
                    min_acceptance=cal.abc.min_acceptance, final_draws=final_draws,
                    final_ess=final_ess, final_max_draws=final_max,
-                   defensive=cal.abc.final_defensive, seed=sub.root_seed)
+                   defensive=cal.abc.final_defensive, batched=cal.abc.weights == "balance",
+                   seed=sub.root_seed)
         post, _ = posterior_summary(res["particles"], prior, LEVEL)
         w = res["particles"]["weight"].to_numpy()
         for _, r in post.iterrows():
@@ -165,6 +166,7 @@ def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int
     summary = plain({"truths": truths, "users": users, "particles": particles,
                      "final_draws": final_draws, "final_ess": final_ess,
                      "final_max_draws": final_max, "defensive": cal.abc.final_defensive,
+                     "weights": cal.abc.weights,
                      "level": LEVEL, "coverage": coverage(table),
                      "ess_median": float(per_truth["ess"].median()),
                      "converged": float(np.mean(per_truth["stopped_by"] != "cap"))})

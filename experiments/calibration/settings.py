@@ -15,6 +15,8 @@
     final_ess = 0          # > 0: more batches of draws until the sample's ESS reaches this
     final_max_draws = 0    # the cap on the final sample's draws (0: final_draws)
     final_defensive = 0.0  # share of equal kernel weights in the final proposal, in [0, 1)
+    weights = "own"        # APMC's weights: "own" (each particle's prior / its proposal) or
+                           # "balance" (prior / every generation's proposals; batched draws)
 
 :func:`load_calibration` reads one (a path, a packaged spec's name such as
 ``"calibrate_nhs"``, or a dict) and checks it once: the sweep part as any spec
@@ -53,6 +55,7 @@ class ABCSettings(BaseModel):
     final_ess: float = Field(0.0, ge=0.0)  # batches of draws until this ESS (0: one batch)
     final_max_draws: int = Field(0, ge=0)  # cap on the final sample's draws (0: final_draws)
     final_defensive: float = Field(0.0, ge=0.0, lt=1.0)  # equal kernel weights' share
+    weights: str = Field("own", pattern="^(own|balance)$")  # APMC's weights (.proposal)
 
 
 @dataclass
@@ -94,6 +97,10 @@ def load_calibration(source: str | Path | dict[str, Any], *, particles: int | No
                         f"must be 0 or at least abc.final_draws = {abc.final_draws}")
     if abc.final_ess and not abc.final_draws:
         raise SpecError("abc.final_ess", abc.final_ess, "needs abc.final_draws > 0")
+    if abc.weights != "own" and abc.backend != "builtin":
+        raise SpecError("abc.weights", abc.weights,
+                        "must be \"own\" with backend = \"pyabc\" (the balance weights are the "
+                        "builtin's)")
     if abc.final_draws and abc.backend != "builtin":
         raise SpecError("abc.final_draws", abc.final_draws,
                         "must be 0 with backend = \"pyabc\" (the final sample is the builtin's)")

@@ -25,6 +25,9 @@ from ..io import writable_folder
 @click.option("--final-ess", type=float, default=None,
               help="Each final sample's ESS target, in more batches of draws (default: the "
                    "spec's abc.final_ess in proportion to --particles; 0: one batch).")
+@click.option("--weights", type=click.Choice(["own", "balance"]), default=None,
+              help="APMC's weights (default: the spec's abc.weights): each particle's own "
+                   "prior / proposal, or the balance heuristic over every generation's.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Output folder (default results/sbc-NAME); resumed if it "
                                  "exists.")
@@ -32,8 +35,8 @@ from ..io import writable_folder
 @click.option("--scheduler", default=None, help="Dask scheduler address or file.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def sbc(spec_path: str, truths: int, users: int, particles: int, final_draws: int | None,
-        final_ess: float | None, out_dir: Path | None, workers: int | None, scheduler: str | None,
-        no_progress: bool) -> None:
+        final_ess: float | None, weights: str | None, out_dir: Path | None,
+        workers: int | None, scheduler: str | None, no_progress: bool) -> None:
     """Check that the calibration SPEC's 90 % intervals cover the truth about 90 % of the time.
 
     Draws TRUTHS parameter sets from the prior, simulates each once on a smaller world,
@@ -54,7 +57,7 @@ def sbc(spec_path: str, truths: int, users: int, particles: int, final_draws: in
         raise ParameterError("--final-draws", final_draws, "must be a whole number >= 0")
     if final_ess is not None and not final_ess >= 0:
         raise ParameterError("--final-ess", final_ess, "must be a number >= 0")
-    cal = load_calibration(spec_path)
+    cal = load_calibration(spec_path, weights=weights)
     out_dir = writable_folder(out_dir or Path("results") / f"sbc-{cal.spec.name}")
     summary = run_sbc(cal, out_dir, truths=truths, users=users, particles=particles,
                       final_draws=final_draws, final_ess=final_ess, workers=workers,
