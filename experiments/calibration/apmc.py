@@ -15,7 +15,10 @@ Deffuant 2013, Comput. Stat. 28:2777), in the prior's unit cube ``u`` (log10 for
    the largest kept distance.
 2. Draw ``N - N_a`` new points from the kept ones (by weight), each moved by a Gaussian with
    twice their weighted covariance (redrawn until inside the prior box); weight
-   ``1 / sum_j w_j K(u - u_j)`` (prior density 1 in the cube). Simulate them.
+   ``1 / sum_j w_j K(u - u_j)`` (prior density 1 in the cube). Simulate them. With
+   ``batched`` (:mod:`.proposal`), proposals are drawn many at a time and every pooled
+   particle is weighted by prior / the mixture of all generations' proposals (the balance
+   heuristic); the posterior is then every particle simulated within the last ``eps``.
 3. ``p_acc`` = share of new points with distance <= ``eps``; pool old and new, ``eps`` = the
    ``N_a``-th smallest distance, keep the ``N_a`` closest (ties broken at random).
 4. Stop once converged: when ``p_acc < min_acceptance`` (new proposals no longer improve on
