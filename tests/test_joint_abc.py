@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from replyall_storm.experiments.calibration import joint_abc
+from replyall_storm.experiments.calibration import joint, joint_abc
 from replyall_storm.experiments.calibration.joint import OWN_UNITS, SHARED, SPEED
 from replyall_storm.experiments.calibration.joint_abc import (
     FAR,
@@ -30,9 +30,9 @@ TRUE_REMOVE = 1e-3  # the synthetic truth: remove_rate 1e-3, every storm's speed
 
 def test_the_axes_are_the_shared_ones_in_the_mechanisms_units_and_each_fitted_storms():
     space = JointAxes.build("relevance", ("dhs2007", "nhs2016"))
-    names = [joint_abc.column(a) for a in space.axes]
+    names = [joint.column(a) for a in space.axes]
     assert names[:len(SHARED)] == list(SHARED) and "relevance_boost" in names
-    by = {joint_abc.column(a): a for a in space.axes}
+    by = {joint.column(a): a for a in space.axes}
     assert (by["remove_rate"].lo, by["remove_rate"].hi) == OWN_UNITS["relevance"]["remove_rate"][:2]
     assert {"dhs2007:speed", "nhs2016:speed", "nhs2016:capacity_spread"} <= set(names)
     assert not any(n.startswith(("cisco2013:", "nyu2012:")) for n in names)
@@ -47,7 +47,7 @@ def test_the_axes_are_the_shared_ones_in_the_mechanisms_units_and_each_fitted_st
 
 def test_a_particle_on_a_storm_carries_the_shared_values_and_that_storms_own():
     space = JointAxes.build("none", ("dhs2007", "nhs2016"))
-    point = {joint_abc.column(a): 0.5 * (a.lo + a.hi) for a in space.axes}
+    point = {joint.column(a): 0.5 * (a.lo + a.hi) for a in space.axes}
     point["dhs2007:speed"], point["nhs2016:speed"] = 2.0, 0.5
     dhs, nhs = load_storms().storm("dhs2007"), load_storms().storm("nhs2016")
     on_dhs = space.on_storm([point], dhs)[0]

@@ -146,7 +146,7 @@ class JointPrior:
         lhs = qmc.LatinHypercube(len(self.axes), rng=np.random.default_rng(
             seeds.design_sequence(root_seed)))
         u = lhs.random(n)
-        return pd.DataFrame({_column(a): a.value(u[:, i]) for i, a in enumerate(self.axes)})
+        return pd.DataFrame({column(a): a.value(u[:, i]) for i, a in enumerate(self.axes)})
 
     def points(self, sample: pd.DataFrame, storm: Storm, mechanism: str) -> list[dict[str, Any]]:
         """Each sample point as parameter values for ``storm`` under ``mechanism``."""
@@ -158,17 +158,26 @@ class JointPrior:
             point.update({n: float(row[n]) for n in own})
             for a in self.axes:
                 if a.storm == storm.id:
-                    value = float(row[_column(a)])
-                    if a.name == "speed":
-                        point["capacity_per_min"] = value * storm.list_size
-                    else:
-                        point[a.name] = value
+                    set_nuisance(point, storm, a.name, float(row[column(a)]))
             out.append(point)
         return out
 
 
-def _column(a: Axis) -> str:
+def column(a: Axis) -> str:
+    """A sample's column for axis ``a``: its name, or ``storm:name`` for a storm's own."""
     return a.name if a.storm is None else f"{a.storm}:{a.name}"
+
+
+def set_nuisance(point: dict[str, Any], storm: Storm, name: str, value: float) -> None:
+    """Put ``storm``'s nuisance parameter ``name`` into ``point`` as a model parameter.
+
+    The delivery speed (messages per member per minute) becomes the transport's capacity,
+    speed times the list size; every other nuisance is a model parameter of that name.
+    """
+    if name == "speed":
+        point["capacity_per_min"] = value * storm.list_size
+    else:
+        point[name] = value
 
 
 def storm_spec(storm: Storm, points: list[dict[str, Any]], mechanism: str, index: int,

@@ -36,7 +36,16 @@ from scipy.stats import qmc
 from .. import seeds
 from ..sweeps.sweep import run_sweep
 from .apmc import Prior, Simulator, weighted_quantile
-from .joint import MECHANISMS, OWN_UNITS, SHARED, Axis, nuisance_axes, storm_spec
+from .joint import (
+    MECHANISMS,
+    OWN_UNITS,
+    SHARED,
+    Axis,
+    column,
+    nuisance_axes,
+    set_nuisance,
+    storm_spec,
+)
 from .observations import distance, storm_observations
 from .storms import Storm, load_storms
 
@@ -45,11 +54,6 @@ FAR = 1e6
 
 RunSweep = Callable[..., Any]
 """``run_sweep(spec, out_dir, *, workers, scheduler, progress, log)``: the sweep runner."""
-
-
-def column(a: Axis) -> str:
-    """A particle's column for axis ``a``: its name, or ``storm:name`` for a nuisance."""
-    return a.name if a.storm is None else f"{a.storm}:{a.name}"
 
 
 @dataclass(frozen=True)
@@ -94,10 +98,7 @@ class JointAxes:
             point = {a.name: float(p[a.name]) for a in shared}
             for a in own:
                 value = float(nuisance[i][a.name] if nuisance is not None else p[column(a)])
-                if a.name == "speed":
-                    point["capacity_per_min"] = value * storm.list_size
-                else:
-                    point[a.name] = value
+                set_nuisance(point, storm, a.name, value)
             out.append(point)
         return out
 
