@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .importance import density
+
 MAX_BATCH = 1_000_000
 """Most candidates drawn at once (18 dimensions: ~150 MB of float64)."""
 
@@ -74,14 +76,8 @@ class Mixture:
 
     def density(self, x: np.ndarray) -> np.ndarray:
         """The proposal's density at the rows of ``x`` (unit cube)."""
-        prec = np.linalg.inv(self.cov)
-        norm = math.sqrt((2.0 * math.pi) ** self.cov.shape[0] * np.linalg.det(self.cov))
-        q = np.empty(len(x))
-        for start in range(0, len(x), 512):  # (chunk x kernels) at a time: bounded memory
-            d = x[start:start + 512, None, :] - self.centres[None, :, :]
-            k = np.exp(-0.5 * np.einsum("ijk,kl,ijl->ij", d, prec, d)) / norm
-            q[start:start + 512] = k @ self.weights
-        return q / self.mass
+        return density(x, self.centres, self.weights, self.cov,
+                       np.full(len(self.centres), self.mass))
 
 
 def balance_weights(x: np.ndarray, proposals: list[Mixture | None],
