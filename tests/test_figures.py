@@ -19,7 +19,7 @@ STEMS = [f.stem for f in FIGURES]
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    """All nine figures built once from the sample, in this process."""
+    """All ten figures built once from the sample, in this process."""
     out = tmp_path_factory.mktemp("figures")
     result = CliRunner().invoke(main, ["figures", "--sample", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -27,7 +27,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def test_sample_builds_every_figure_as_pdf_and_png(built):
-    assert len(STEMS) == 9
+    assert len(STEMS) == 10
     for stem in STEMS:
         for suffix, least in ((".pdf", 10_000), (".png", 30_000)):
             path = built / f"{stem}{suffix}"
@@ -191,3 +191,32 @@ def test_every_line_and_marker_of_the_run_figures_is_drawn_where_it_can_be_seen(
                 f"{line.get_label()!r} lies outside its axes"
             checked += 1
     assert checked >= 10
+
+
+def test_the_sbc_figure_flags_coverage_whose_interval_misses_the_nominal_level():
+    from scipy import stats
+
+    from replyall_storm.experiments.figures import sbc
+
+    assert sbc.flagged({"lo": 0.72, "hi": 0.86}) == "under"
+    assert sbc.flagged({"lo": 0.92, "hi": 0.99}) == "over"
+    assert sbc.flagged({"lo": 0.82, "hi": 0.93}) == ""
+    # the band is the exact two-sided 95 % Kolmogorov critical value, narrowing as 1/sqrt(n)
+    assert sbc.ks_band(20) == pytest.approx(stats.kstwo.ppf(0.95, 20))
+    assert sbc.ks_band(80) < sbc.ks_band(20) / 1.9
+
+
+def test_the_sbc_figure_reads_what_replyall_sbc_writes(tmp_path):
+    """The sample's SBC table has the columns run_sbc writes, and its summary agrees with it."""
+    import json
+
+    import pandas as pd
+
+    from replyall_storm.experiments.calibration.sbc import coverage
+    from replyall_storm.experiments.figures import SBC_DIR
+
+    folder = SAMPLE_RESULTS / SBC_DIR
+    table = pd.read_parquet(folder / "sbc.parquet")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert coverage(table)["all"]["covered"] == summary["coverage"]["all"]["covered"]
+    assert table["truth"].nunique() == summary["truths"]

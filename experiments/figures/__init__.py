@@ -13,7 +13,7 @@ layout at reduced size: ``replyall figures --sample``); its README says how it w
 
 Modules: one per publication figure (:mod:`.storm` figures 1 and 7, :mod:`.heatmap`,
 :mod:`.calibration`, :mod:`.sensitivity`, :mod:`.mitigations`, :mod:`.graph`,
-:mod:`.predictive`, :mod:`.across_storms`), the commands' own quick-look figures
+:mod:`.predictive`, :mod:`.across_storms`, :mod:`.sbc`), the commands' own quick-look figures
 (:mod:`.run_overview`, :mod:`.comparison`) and the
 house style (:mod:`.style`).
 """
@@ -34,6 +34,7 @@ SENSITIVITY_DIR = "sensitivity-sensitivity_nhs"
 COMPARE_DIR = "compare-nhs2016"
 CUTOFF_DIR = "cutoff_sweep"
 STORMS_DIR = "storms"
+SBC_DIR = "sbc-calibrate_nhs"
 
 SAMPLE_RESULTS = Path(str(resources.files("replyall_storm.experiments") / "sample_results"))
 """The sample of results shipped with the package (``replyall figures --sample``)."""
@@ -103,6 +104,8 @@ STORMS_CMD = "replyall storms --out {dir}"
 _storms = (Input(f"{STORMS_DIR}/loo.parquet", STORMS_CMD),
            Input(f"{STORMS_DIR}/models.parquet", STORMS_CMD),
            Input(f"{STORMS_DIR}/summary.json", STORMS_CMD))
+SBC_CMD = "replyall sbc calibrate_nhs --out {dir}"
+_sbc = (Input(f"{SBC_DIR}/sbc.parquet", SBC_CMD), Input(f"{SBC_DIR}/summary.json", SBC_CMD))
 _mitigations = (Input(f"{COMPARE_DIR}/comparison.parquet", COMPARE_CMD),
                 Input(f"{COMPARE_DIR}/runs.parquet", COMPARE_CMD),
                 Input(f"{CUTOFF_DIR}/runs.parquet", CUTOFF_CMD),
@@ -127,6 +130,8 @@ FIGURES: tuple[FigureDef, ...] = (
               "every 2016 report", _predictive, "predictive:draw_predictive"),
     FigureDef("storms", "fig9_storms", "Every storm predicted from the others by each "
               "mechanism and two baselines", _storms, "across_storms:draw_storms"),
+    FigureDef("sbc", "fig10_sbc", "Simulation-based calibration: coverage of the 90 % "
+              "intervals and the ranks of the truths", _sbc, "sbc:draw_sbc"),
 )
 
 
