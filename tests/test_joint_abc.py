@@ -210,3 +210,36 @@ def test_batched_proposals_measure_the_mass_inside_the_box_and_are_reproducible(
     z = np.random.default_rng(5).standard_normal((200_000, 2)) @ np.linalg.cholesky(cov).T
     inside = np.mean(np.all((centres[0] + z >= 0) & (centres[0] + z <= 1), axis=1))
     assert mass == pytest.approx(inside, abs=0.02)  # both kernels alike: the same mass
+
+
+def test_leave_each_out_predicts_every_storm_from_the_others_beside_the_baselines(
+        tmp_path, synthetic):
+    from replyall_storm.experiments.calibration.joint_abc_loo import leave_each_out, model_name
+
+    ids = ["dhs2007", "cisco2013", "nyu2012"]
+    calls: list[str] = []
+    kw = {"particles": 40, "generations": 6, "min_acceptance": 0.2, "predictive": 8,
+          "root_seed": 4, "progress": False, "run": fake_run(calls)}
+    s = leave_each_out(tmp_path, "none", storm_ids=ids, log=lambda _m: None, **kw)
+    loo = s["loo"]
+    assert set(loo["model"]) == {model_name("none"), "baseline: constant",
+                                 "baseline: loglinear"}
+    mine = loo[loo["model"] == model_name("none")]
+    assert list(mine["storm"]) == ids and mine["predicted"].gt(0).all()
+    # each fit saw only the other storms, and the storm left out only in its prediction
+    for storm in ids:
+        fitted = [c for c in calls if c.endswith("-gen00") and f"-{storm}-" in c]
+        assert len(fitted) == len(ids) - 1
+        assert (tmp_path / f"without-{storm}" / "prediction.parquet").exists()
+    for model, c in s["criteria"].items():
+        g = loo[loo["model"] == model]
+        assert c["mean_abs_log_error"] == pytest.approx(g["abs_log_error"].mean())
+    baseline_best = min(c["mean_abs_log_error"] for m, c in s["criteria"].items()
+                        if m.startswith("baseline"))
+    assert s["beats_baselines"] == (
+        s["criteria"][model_name("none")]["mean_abs_log_error"] < baseline_best)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "loo.parquet"), loo)
+    # a second call resumes every fit and gives the same table
+    again = leave_each_out(tmp_path, "none", storm_ids=ids, log=lambda _m: None,
+                           **{**kw, "run": fake_run([])})
+    pd.testing.assert_frame_equal(again["loo"], loo)

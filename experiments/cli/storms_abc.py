@@ -18,8 +18,9 @@ STORM_IDS = ("nhs2016", "dhs2007", "cisco2013", "nyu2012")
 
 @click.command("storms-abc")
 @click.argument("mechanism", type=click.Choice(list(MECHANISMS)))
-@click.option("--leave-out", type=click.Choice(STORM_IDS), default=None,
-              help="Fit the other storms and predict this one (default: fit every storm).")
+@click.option("--leave-out", type=click.Choice([*STORM_IDS, "all"]), default=None,
+              help="Fit the other storms and predict this one; 'all': each storm in turn, "
+                   "scored against the baselines (default: fit every storm).")
 @click.option("--particles", type=int, default=200, show_default=True,
               help="APMC particles (half are kept each generation).")
 @click.option("--generations", type=int, default=30, show_default=True,
@@ -59,8 +60,13 @@ def storms_abc(mechanism: str, leave_out: str | None, particles: int, generation
     if predictive < 1:
         raise ParameterError("--predictive", predictive, "must be at least 1")
     seeds.check_seed(seed)
-    suffix = f"-without-{leave_out}" if leave_out else ""
+    suffix = {None: "", "all": "-loo"}.get(leave_out, f"-without-{leave_out}")
     out_dir = writable_folder(out_dir or Path("results") / f"storms-abc-{mechanism}{suffix}")
+    if leave_out == "all":
+        _leave_each_out(out_dir, mechanism, particles=particles, generations=generations,
+                        min_acceptance=min_acceptance, predictive=predictive, root_seed=seed,
+                        workers=workers, scheduler=scheduler, progress=not no_progress)
+        return
     s = fit_storms(out_dir, mechanism, leave_out=leave_out, particles=particles,
                    generations=generations, min_acceptance=min_acceptance,
                    predictive=predictive, root_seed=seed, workers=workers,
@@ -86,3 +92,25 @@ def storms_abc(mechanism: str, leave_out: str | None, particles: int, generation
                    f" from {r['accepted']} runs, ratio {r['ratio']:.2f}")
     click.echo(f"wrote {out_dir}/accepted.parquet, posterior.parquet, storms.parquet, "
                f"summary.json ({s['wall_s'] / 60:.1f} min)")
+
+
+def _leave_each_out(out_dir: Path, mechanism: str, **fit_kw) -> None:
+    """``--leave-out all``: each storm predicted from the others, and the table printed."""
+    from ..calibration.joint_abc_loo import leave_each_out
+
+    s = leave_each_out(out_dir, mechanism, log=click.echo, **fit_kw)
+    click.echo(f"\nleave one storm out, {mechanism} by sequential ABC against the baselines:")
+    click.echo(f"  {'model':<34} {'storm':<10} {'observed':>9} {'predicted [90 %]':>26} "
+               f"{'ratio':>7}")
+    for _, r in s["loo"].iterrows():
+        pred = f"{r['predicted']:.0f} [{r['predicted_p05']:.0f}, {r['predicted_p95']:.0f}]"
+        click.echo(f"  {r['model']:<34} {r['storm']:<10} {r['observed']:>9.0f} {pred:>26} "
+                   f"{r['ratio']:>7.2f}")
+    for model, c in s["criteria"].items():
+        click.echo(f"  {model:<34} mean |log error| {c['mean_abs_log_error']:.2f}, "
+                   f"{c['within_factor']} of {c['storms']} within x3")
+    not_converged = [k for k, v in s["converged"].items() if not v]
+    if not_converged:
+        click.echo(f"NOT converged (generation cap): the fits without {', '.join(not_converged)}")
+    click.echo(f"{mechanism} {'beats' if s['beats_baselines'] else 'does NOT beat'} both "
+               f"baselines; wrote {out_dir}/loo.parquet, loo.csv, summary.json")
