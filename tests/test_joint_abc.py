@@ -157,6 +157,12 @@ def test_real_sweeps_fit_one_storm_resume_and_predict_another(tmp_path):
     again = fit_storms(tmp_path / "r", "relevance", **kw)  # resumed: nothing runs again
     pd.testing.assert_frame_equal(acc, pd.read_parquet(tmp_path / "r" / "accepted.parquet"))
     assert again["prediction"] == s["prediction"]
+    # the fit's posterior is one `replyall predict --posterior` reads, mechanism and all
+    from replyall_storm.experiments.analysis.predict import predict
+
+    assert set(acc["mechanism"]) == {"relevance"}
+    p = predict(2_000, 30, replicates=2, seed=1, posterior=tmp_path / "r" / "accepted.parquet")
+    assert p.mechanism == "relevance" and p.quantiles["reply_alls_accepted"]["median"] >= 0
 
 
 @pytest.mark.parametrize("args, expected", [

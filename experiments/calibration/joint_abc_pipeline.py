@@ -7,7 +7,8 @@ has seen), each simulated once. Writes to ``OUT``:
 
 * ``gen-NN/<storm>/``: the sweeps; ``particles.parquet``: every simulated particle;
   ``accepted.parquet``: the posterior (the final importance sample: weights summing to 1,
-  each fitted storm's distance and M); ``population.parquet``: APMC's last population;
+  each fitted storm's distance and M, the mechanism: ``replyall predict --posterior`` reads
+  it); ``population.parquet``: APMC's last population;
   ``generations.parquet``: eps and acceptance rate of each APMC generation;
 * ``posterior.parquet``: median and 90 % interval of every axis, identified or not, ESS;
 * ``storms.parquet``: each fitted storm's M under the posterior against the report, and the
@@ -72,7 +73,7 @@ def fit_storms(out_dir: Path, mechanism: str, *, leave_out: str | None = None,
                min_acceptance=min_acceptance, seed=root_seed, log=log,
                measure=lambda runs: runs["distance"].to_numpy(float), batched=True,
                final_draws=final_draws, final_ess=final_ess, final_max_draws=4 * final_draws)
-    accepted = res["particles"]
+    accepted = res["particles"].assign(mechanism=mechanism)  # `replyall predict` reads it
     post, _corr = posterior_summary(accepted, prior)
     table = storm_table(accepted, space.storms, FACTOR)
     write_parquet(accepted, out_dir / "accepted.parquet")
