@@ -1,8 +1,10 @@
 """Predictions for any list: the posterior-predictive storm of the model fitted to every storm.
 
-``replyall storms`` fits one set of person-level parameters (and one perception mechanism) to
-every storm of the project's data; its posterior ships with the package
-(``experiments/data/posterior.parquet``: accepted parameter sets with weights).
+``replyall storms`` compares perception mechanisms across every storm of the project's data
+and chooses one (relevance); ``replyall storms-abc relevance`` fits that one set of
+person-level parameters to every storm by sequential ABC, and its posterior ships with the
+package (``experiments/data/posterior.parquet``: its ``accepted.parquet``, parameter sets with
+weights; any file of that layout, from either command, can be passed instead).
 :func:`predict` draws ``replicates`` sets from it (by weight, seeded), and simulates each on a
 directory-wide list of ``list_size`` members whose list is disabled ``duration_min`` minutes
 after the first send:
@@ -46,7 +48,7 @@ POSTERIOR = "posterior.parquet"
 
 
 def default_posterior() -> Path:
-    """The posterior that ships with the package (``replyall storms``' chosen mechanism)."""
+    """The posterior that ships with the package (``replyall storms-abc relevance``)."""
     return Path(str(resources.files("replyall_storm.experiments") / "data" / POSTERIOR))
 
 
@@ -71,7 +73,7 @@ def load_posterior(path: Path | None = None) -> pd.DataFrame:
         post = pd.read_parquet(path)
     except (OSError, ValueError) as err:
         raise ParameterError("--posterior", str(path), f"is not a readable posterior "
-                             f"(`replyall storms` writes one: results/storms/posterior.parquet; "
+                             f"(`replyall storms-abc` writes one: its accepted.parquet; "
                              f"{type(err).__name__})") from None
     needed = {"mechanism", "weight"}
     if not needed <= set(post.columns) or not len(post):

@@ -11,8 +11,8 @@ observation). Writes to ``OUT`` (default ``results/storms``):
 * ``loo.parquet`` / ``loo.csv``: one row per mechanism or baseline and storm;
 * ``models.parquet``: model probabilities; ``<mechanism>/posterior.parquet``: its accepted
   points on all storms;
-* ``posterior.parquet``: the chosen mechanism's posterior, what ``replyall predict`` reads
-  (the package ships a copy as ``experiments/data/posterior.parquet``);
+* ``posterior.parquet``: the chosen mechanism's posterior, a file ``replyall predict
+  --posterior`` reads (the package ships the sequential fit's, ``replyall storms-abc``);
 * ``summary.json``: settings, criteria, the choice and why.
 """
 
