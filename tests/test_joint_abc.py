@@ -249,3 +249,23 @@ def test_leave_each_out_predicts_every_storm_from_the_others_beside_the_baseline
     again = leave_each_out(tmp_path, "none", storm_ids=ids, log=lambda _m: None,
                            **{**kw, "run": fake_run([])})
     pd.testing.assert_frame_equal(again["loo"], loo)
+
+
+def test_the_cli_leaves_each_storm_out_and_prints_the_table(tmp_path, synthetic, monkeypatch):
+    from replyall_storm.experiments.calibration import joint_abc_loo
+
+    real = joint_abc_loo.leave_each_out
+
+    def on_fake_sweeps(out_dir, mechanism, **kw):
+        return real(out_dir, mechanism, storm_ids=["dhs2007", "cisco2013", "nyu2012"],
+                    fit=lambda *a, **k: fit_storms(*a, **{**k, "run": fake_run([])}), **kw)
+
+    monkeypatch.setattr(joint_abc_loo, "leave_each_out", on_fake_sweeps)
+    out = CliRunner().invoke(main, ["storms-abc", "none", "--leave-out", "all", "--particles",
+                                    "20", "--generations", "3", "--predictive", "4",
+                                    "--no-progress", "--out", str(tmp_path / "loo")])
+    assert out.exit_code == 0, out.output
+    assert "none (sequential ABC)" in out.output and "baseline: constant" in out.output
+    assert "NOT converged (generation cap)" in out.output  # 3 generations cannot converge
+    assert (tmp_path / "loo" / "loo.csv").exists()
+    assert (tmp_path / "loo" / "without-nyu2012" / "prediction.parquet").exists()
