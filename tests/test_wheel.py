@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from replyall_storm.experiments.figures import FIGURES
+
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 IGNORE = shutil.ignore_patterns(".git", ".venv", "results", "build", "dist", "*.egg-info",
@@ -100,5 +102,5 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
 
     figures = _run([str(bin_dir / "replyall"), "figures", "--sample"], work, env)
     pngs = sorted(p.name for p in (work / "results" / "figures-sample").glob("*.png"))
-    assert len(pngs) == 9, figures.stdout
+    assert len(pngs) == len(FIGURES), figures.stdout
     assert sorted(p.name for p in work.iterdir()) == ["results"]  # nothing else was written
