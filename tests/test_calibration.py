@@ -118,6 +118,24 @@ def test_apmc_concentrates_on_an_analytic_problem():
     assert res["particles"]["weight"].sum() == pytest.approx(1.0)
 
 
+def test_apmc_stops_once_the_tolerance_reaches_its_target():
+    def run(**kw):  # a fresh problem each time: its simulator draws its own noise
+        prior, obs, simulate = analytic_problem()
+        return apmc(prior, simulate, obs, n=60, seed=3, **kw)
+
+    free = run(generations=12, min_acceptance=0.0)
+    eps = free["generations"]["epsilon"].to_numpy()
+    target = float(eps[6])  # reached at generation 6 without the criterion
+    res = run(generations=12, min_acceptance=0.0, target_epsilon=target)
+    got = res["generations"]["epsilon"].to_numpy()
+    assert res["stopped_by"] == "tolerance" and len(got) == 7
+    assert got[-1] <= target < got[-2]  # the first generation at the target, no further
+    np.testing.assert_array_equal(got, eps[:7])  # the same run until it stops
+    assert run(generations=3, min_acceptance=0.0, target_epsilon=0.0)["stopped_by"] == "cap"
+    loose = run(generations=12, target_epsilon=1e9)  # met by the prior sample already
+    assert loose["stopped_by"] == "tolerance" and len(loose["generations"]) == 1
+
+
 def _dict_spec(**design):
     return {"name": "synth", "scenario": "small", "root_seed": 7, "common_org": True,
             "fixed": {"horizon_min": 240},

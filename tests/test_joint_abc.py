@@ -125,6 +125,19 @@ def test_apmc_converges_on_a_synthetic_target_and_finds_it(tmp_path, synthetic):
     assert table["reproduced"].between(0, 1).all()
 
 
+def test_the_fit_stops_once_its_tolerance_reaches_the_target(tmp_path, synthetic):
+    kw = dict(storm_ids=("dhs2007", "cisco2013"), particles=40, generations=25,
+              min_acceptance=0.0, root_seed=3, progress=False)
+    free = fit_storms(tmp_path / "free", "none", run=fake_run([]), **kw)
+    eps = pd.read_parquet(tmp_path / "free" / "generations.parquet")["epsilon"].to_numpy()
+    target = float(eps[3])
+    s = fit_storms(tmp_path / "t", "none", target_epsilon=target, run=fake_run([]), **kw)
+    assert free["stopped_by"] == "cap" and not free["converged"]
+    assert s["stopped_by"] == "tolerance" and s["converged"] and s["epsilon"] <= target
+    assert s["generations"] == int(np.argmax(eps <= target)) + 1 < free["generations"]
+    assert s["target_epsilon"] == target
+
+
 def test_the_same_seed_gives_the_same_particles_and_another_seed_others(tmp_path, synthetic):
     kw = dict(storm_ids=("dhs2007", "cisco2013", "nyu2012"), leave_out="nyu2012",
               particles=30, generations=4, predictive=7, progress=False)
@@ -170,6 +183,8 @@ def test_real_sweeps_fit_one_storm_resume_and_predict_another(tmp_path):
     (["storms-abc", "relevance", "--generations", "1"], "error: --generations=1: must be"),
     (["storms-abc", "relevance", "--min-acceptance", "1"], "error: --min-acceptance=1.0: "),
     (["storms-abc", "relevance", "--predictive", "0"], "error: --predictive=0: must be"),
+    (["storms-abc", "relevance", "--target-epsilon", "-1"], "error: --target-epsilon=-1.0: "),
+    (["storms-abc", "relevance", "--target-epsilon", "nan"], "error: --target-epsilon=nan: "),
     (["storms-abc", "relevance", "--leave-out", "enron"], "error: --leave-out"),
     (["storms-abc", "telepathy"], "error: "),
 ])

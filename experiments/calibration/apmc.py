@@ -22,9 +22,11 @@ Deffuant 2013, Comput. Stat. 28:2777), in the prior's unit cube ``u`` (log10 for
 3. ``p_acc`` = share of new points with distance <= ``eps``; pool old and new, ``eps`` = the
    ``N_a``-th smallest distance, keep the ``N_a`` closest (ties broken at random).
 4. Stop once converged: when ``p_acc < min_acceptance`` (new proposals no longer improve on
-   the tolerance: Lenormand et al.'s criterion), or once ``eps`` has been 0 for two
-   generations (every kept point reproduces every observed range). ``generations`` is only a
-   safety cap; reaching it is reported as *not* converged (``stopped_by = "cap"``).
+   the tolerance: Lenormand et al.'s criterion), when ``eps`` falls to ``target_epsilon`` or
+   below (the tolerance the observations' own uncertainty asks for; 0: off), or once ``eps``
+   has been 0 for two generations (every kept point reproduces every observed range).
+   ``generations`` is only a safety cap; reaching it is reported as *not* converged
+   (``stopped_by = "cap"``).
 5. Optionally (``final_draws``), sample the last proposal afresh at the last ``eps``
    (:mod:`.importance`): the kept population's weights are uneven (old particles keep the
    large weights of wide early proposals), the fresh sample's are not.
@@ -107,7 +109,8 @@ def weighted_cov(u: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *, n: int,
          alpha: float = 0.5, generations: int = 8, min_acceptance: float = 0.05,
-         final_draws: int = 0, final_ess: float = 0.0, final_max_draws: int | None = None,
+         target_epsilon: float = 0.0, final_draws: int = 0, final_ess: float = 0.0,
+         final_max_draws: int | None = None,
          defensive: float = 0.0, seed: int = 0,
          log: Callable[[str], None] = lambda _m: None,
          measure: Callable[[pd.DataFrame], np.ndarray] | None = None,
@@ -130,8 +133,9 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
     (APMC's last population), ``history`` (every simulated particle), ``generations`` (eps,
     p_acc and runs of each APMC generation), ``final`` (None, or the final sample's draws,
     accepted, acceptance rate, ESS and generation number) and ``stopped_by``:
-    ``"acceptance"`` (p_acc below ``min_acceptance``: converged), ``"zero_tolerance"`` (every
-    kept particle inside every range: converged) or ``"cap"`` (the generation cap: not
+    ``"acceptance"`` (p_acc below ``min_acceptance``: converged), ``"tolerance"`` (eps at or
+    below ``target_epsilon`` > 0: converged), ``"zero_tolerance"`` (every kept particle
+    inside every range: converged) or ``"cap"`` (the generation cap: not
     converged).
     """
     n_keep = round(alpha * n)
@@ -167,6 +171,9 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
     proposals: list[Mixture | None] = [None]  # batched: every generation's, for the weights
     counts = [n]
     for g in range(1, generations):
+        if _reached(eps, target_epsilon):
+            stopped_by = "tolerance"
+            break
         if zero_streak >= 2:
             stopped_by = "zero_tolerance"
             break
@@ -196,7 +203,9 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
             stopped_by = "acceptance"
             break
     else:
-        if zero_streak >= 2:
+        if _reached(eps, target_epsilon):
+            stopped_by = "tolerance"
+        elif zero_streak >= 2:
             stopped_by = "zero_tolerance"
     pop["weight"] = pop["weight"] / pop["weight"].sum()
     population = pop.reset_index(drop=True)
@@ -218,6 +227,11 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
     return {"particles": particles, "population": population,
             "history": pd.concat(everything, ignore_index=True),
             "generations": pd.DataFrame(gens), "final": final, "stopped_by": stopped_by}
+
+
+def _reached(eps: float, target_epsilon: float) -> bool:
+    """The tolerance criterion: ``eps`` at or below a positive ``target_epsilon``."""
+    return target_epsilon > 0.0 and eps <= target_epsilon
 
 
 def _keep(pop: pd.DataFrame, k: int, rng: np.random.Generator) -> pd.DataFrame:

@@ -14,8 +14,10 @@ read where and when they were made), a failed run counting as far. Each generati
 sweep per storm under ``OUT/gen-NN/<storm>`` (local or Dask, resumable run by run); seeds
 come from the root seed, the storm's index in the data file and the generation
 (:func:`..seeds.joint_root_seed`, :func:`..seeds.generation_root_seed`), so a calibration
-gives the same particles bit for bit however it is run. The convergence criterion is APMC's:
-the share of new proposals inside the tolerance falls below ``min_acceptance``.
+gives the same particles bit for bit however it is run. The convergence criteria are APMC's:
+the share of new proposals inside the tolerance falls below ``min_acceptance``, or the
+tolerance reaches ``target_epsilon`` (``replyall storms-abc`` defaults to 1: every storm, in
+root mean square, within one unit of its reports' uncertainty).
 
 Complexity: ``generations x (1 - alpha) x particles`` runs on each fitted storm; a run costs
 what that storm's list costs (NHSmail's 840,000 members most).

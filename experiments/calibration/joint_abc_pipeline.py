@@ -41,7 +41,8 @@ from .storms import load_storms
 def fit_storms(out_dir: Path, mechanism: str, *, leave_out: str | None = None,
                storm_ids: tuple[str, ...] | None = None,
                particles: int = 200, alpha: float = 0.5, generations: int = 30,
-               min_acceptance: float = 0.05, final_draws: int = 0,
+               min_acceptance: float = 0.05, target_epsilon: float = 0.0,
+               final_draws: int = 0,
                final_ess: float = 0.0, predictive: int = 50,
                root_seed: int = 20161114, workers: int | None = None,
                scheduler: str | None = None, progress: bool = True,
@@ -50,7 +51,9 @@ def fit_storms(out_dir: Path, mechanism: str, *, leave_out: str | None = None,
     """Fit, summarise, predict the left-out storm and write everything; return the summary.
 
     The storms fitted are ``storm_ids`` (default: every storm of the data file) but
-    ``leave_out``. The posterior is every particle simulated within APMC's last tolerance,
+    ``leave_out``. APMC stops once converged: the acceptance rate below ``min_acceptance``
+    or the combined distance's tolerance at ``target_epsilon`` or below (0: off); else at the
+    ``generations`` cap. The posterior is every particle simulated within APMC's last tolerance,
     weighted by prior / the mixture of every generation's proposal (the balance heuristic,
     :func:`.proposal.balance_weights`; APMC's own weights let a particle of an early, wide
     proposal outweigh the rest). ``final_draws`` > 0 adds a fresh importance sample of the
@@ -70,7 +73,8 @@ def fit_storms(out_dir: Path, mechanism: str, *, leave_out: str | None = None,
     log(f"{mechanism}: APMC over {len(space.axes)} axes on {', '.join(ids)}; "
         f"{particles} particles")
     res = apmc(prior, sim, (), n=particles, alpha=alpha, generations=generations,
-               min_acceptance=min_acceptance, seed=root_seed, log=log,
+               min_acceptance=min_acceptance, target_epsilon=target_epsilon,
+               seed=root_seed, log=log,
                measure=lambda runs: runs["distance"].to_numpy(float), batched=True,
                final_draws=final_draws, final_ess=final_ess, final_max_draws=4 * final_draws)
     accepted = res["particles"].assign(mechanism=mechanism)  # `replyall predict` reads it
@@ -87,7 +91,8 @@ def fit_storms(out_dir: Path, mechanism: str, *, leave_out: str | None = None,
     summary: dict[str, Any] = {
         "mechanism": mechanism, "storms": list(ids), "leave_out": leave_out,
         "particles": particles, "alpha": alpha, "generation_cap": generations,
-        "min_acceptance": min_acceptance, "root_seed": root_seed,
+        "min_acceptance": min_acceptance, "target_epsilon": target_epsilon,
+        "root_seed": root_seed,
         "stopped_by": res["stopped_by"], "converged": res["stopped_by"] != "cap",
         "generations": int(len(gens)), "runs": int(gens["runs"].sum()) * len(ids),
         "epsilon": float(gens["epsilon"].iloc[-1]), "p_acc": float(gens["p_acc"].iloc[-1]),

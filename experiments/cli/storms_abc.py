@@ -28,6 +28,9 @@ STORM_IDS = ("nhs2016", "dhs2007", "cisco2013", "nyu2012")
 @click.option("--min-acceptance", type=float, default=0.05, show_default=True,
               help="Converged once the share of new particles within the tolerance falls "
                    "below this.")
+@click.option("--target-epsilon", type=float, default=1.0, show_default=True,
+              help="Converged once the tolerance on the combined distance (RMS over the "
+                   "storms, in units of each report's uncertainty) is this or less; 0: off.")
 @click.option("--predictive", type=int, default=50, show_default=True,
               help="Posterior draws simulated on the left-out storm.")
 @click.option("--seed", type=int, default=20161114, show_default=True, help="Root seed.")
@@ -38,15 +41,17 @@ STORM_IDS = ("nhs2016", "dhs2007", "cisco2013", "nyu2012")
 @click.option("--scheduler", default=None, help="Dask scheduler address or file.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def storms_abc(mechanism: str, leave_out: str | None, particles: int, generations: int,
-               min_acceptance: float, predictive: int, seed: int, out_dir: Path | None,
-               workers: int | None, scheduler: str | None, no_progress: bool) -> None:
+               min_acceptance: float, target_epsilon: float, predictive: int, seed: int,
+               out_dir: Path | None, workers: int | None, scheduler: str | None,
+               no_progress: bool) -> None:
     """Fit MECHANISM to every storm at once by sequential ABC (APMC), or predict one.
 
     The shared person-level parameters, the mechanism's own and every storm's nuisance
     parameters are calibrated together; a particle's distance is the RMS over the storms of
     each storm's calibration distance. It stops when APMC converges (the acceptance rate
-    falls below --min-acceptance). Writes accepted.parquet, posterior.parquet,
-    storms.parquet (each storm's M and how much of the posterior reproduces it),
+    falls below --min-acceptance, or the tolerance to --target-epsilon: every storm, on
+    average, within one unit of its reports' uncertainty). Writes accepted.parquet,
+    posterior.parquet, storms.parquet (each storm's M and how much of the posterior reproduces it),
     prediction.parquet (with --leave-out) and summary.json.
     """
     from ..calibration.joint_abc_pipeline import fit_storms
@@ -57,6 +62,8 @@ def storms_abc(mechanism: str, leave_out: str | None, particles: int, generation
         raise ParameterError("--generations", generations, "must be at least 2")
     if not 0 <= min_acceptance < 1:
         raise ParameterError("--min-acceptance", min_acceptance, "must be in [0, 1)")
+    if not target_epsilon >= 0 or target_epsilon == float("inf"):
+        raise ParameterError("--target-epsilon", target_epsilon, "must be a finite number >= 0")
     if predictive < 1:
         raise ParameterError("--predictive", predictive, "must be at least 1")
     seeds.check_seed(seed)
@@ -64,11 +71,13 @@ def storms_abc(mechanism: str, leave_out: str | None, particles: int, generation
     out_dir = writable_folder(out_dir or Path("results") / f"storms-abc-{mechanism}{suffix}")
     if leave_out == "all":
         _leave_each_out(out_dir, mechanism, particles=particles, generations=generations,
-                        min_acceptance=min_acceptance, predictive=predictive, root_seed=seed,
+                        min_acceptance=min_acceptance, target_epsilon=target_epsilon,
+                        predictive=predictive, root_seed=seed,
                         workers=workers, scheduler=scheduler, progress=not no_progress)
         return
     s = fit_storms(out_dir, mechanism, leave_out=leave_out, particles=particles,
                    generations=generations, min_acceptance=min_acceptance,
+                   target_epsilon=target_epsilon,
                    predictive=predictive, root_seed=seed, workers=workers,
                    scheduler=scheduler, progress=not no_progress, log=click.echo)
     click.echo(f"\n{mechanism} on {', '.join(s['storms'])}: "
