@@ -35,10 +35,10 @@ them all: ``new = seen = k`` or ``k + 1``, no closure needed.
 users enter and leave ``R``, ``P`` right after a check (``u = 0``), the sums ``W = sum u`` and
 ``Z = sum u^2`` obey ``dW/dt = X g - lam W`` and ``dZ/dt = 2 g W - lam Z`` exactly. The rule of
 :mod:`.decision` acts with probability ``1 - exp(-H u)``; the **closure** takes ``u`` gamma
-with that mean and variance (:func:`unread_closure`; ``closure="exponential"`` uses the mean
-only, ``E[1 - exp(-H u)] = H ub / (1 + H ub)``, biased because a reader's time since its last
-check is cut at its entry). The rule's own ``hazards`` and ``action_probabilities`` give the
-per-check probabilities ``pX = (remove, complain, mute)`` (managers and others averaged by
+with that mean and variance (:func:`.closures.unread_closure`; ``closure="exponential"`` uses
+the mean only, ``E[1 - exp(-H u)] = H ub / (1 + H ub)``, biased because a reader's time since
+its last check is cut at its entry). The rule's own ``hazards`` and ``action_probabilities``
+give the per-check probabilities ``pX = (remove, complain, mute)`` (managers and others averaged by
 ``manager_fraction``; peers ``mean_degree E / n_users``, ``E`` users who ever replied)::
 
     dU/dt = -a,    a = lam (U - L (1 - min(1, Ds)))
@@ -55,9 +55,9 @@ mailbox databases (``n_databases`` must be 1).
 **Perception mechanisms** (:mod:`.decision`). Diffusion of responsibility is the rule's own
 ``hazards`` at the list size; limited attention skims a check's exposure, ``x(u) = u / (1 + u /
 attention_span)``, which the closure integrates over the gamma law of ``u`` by quadrature
-(:func:`exposure_closure`); relevance through the organisation enters as the mean weight of a
-message (``relevance_mean``), which ignores that relevant messages cluster around those who
-replied: for relevance the ODE is a mean-field bound, not the ABM's large-N limit.
+(:func:`.closures.exposure_closure`); relevance through the organisation enters as the mean
+weight of a message (``relevance_mean``), which ignores that relevant messages cluster around
+those who replied: for relevance the ODE is a mean-field bound, not the ABM's large-N limit.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.integrate import solve_ivp
-from scipy.special import gammaln, roots_genlaguerre
 
 from .checking import activity, mean_check_rate
+from .closures import exposure_closure
 from .decision import action_probabilities, attention, hazards
 from .errors import ParameterError
 from .parameters import StormParams
@@ -78,73 +78,6 @@ from .parameters import StormParams
 _NAMES = "U R P M WR WP ZR ZP Ds A S Q G sent_r sent_c bounced read E".split()
 _I = {name: i for i, name in enumerate(_NAMES)}
 _TAU_Q = 0.01  # minutes of capacity over which the fluid transport switches from full to idle
-
-
-def unread_closure(
-    mean_unread: np.ndarray | float,
-    var_unread: np.ndarray | float,
-    total_hazard: np.ndarray | float,
-) -> np.ndarray:
-    """Effective number of messages read at a check, for a gamma-distributed unread count.
-
-    With ``u ~ Gamma`` of mean ``m`` and variance ``v`` (shape ``m^2 / v``, scale ``v / m``),
-    ``E[1 - exp(-H u)] = 1 - (1 + H v / m)^(-m^2 / v) = 1 - exp(-H n)`` with
-    ``n = (m^2 / v) log(1 + H v / m) / H`` (messages; ``n -> m`` as ``H -> 0`` or ``v -> 0``).
-    The decision rule applied to ``n`` gives the expected action probabilities over the whole
-    distribution. ``v = m^2`` is the exponential closure ``n = log(1 + H m) / H``.
-    """
-    m = np.asarray(mean_unread, dtype=np.float64)
-    v = np.asarray(var_unread, dtype=np.float64)
-    h = np.asarray(total_hazard, dtype=np.float64)
-    scale = np.where(m > 0, v / np.where(m > 0, m, 1.0), 0.0)
-    x = h * scale
-    with np.errstate(invalid="ignore", divide="ignore"):
-        n = m * np.log1p(x) / np.where(x > 0, x, 1.0)
-    return np.where(x > 1e-12, n, m)
-
-
-_NODES = 32  # Gauss-Laguerre nodes of the attention closure
-_z, _w = np.polynomial.hermite_e.hermegauss(_NODES)
-_HERMITE = (_z, _w / _w.sum())
-
-
-def exposure_closure(
-    mean_unread: np.ndarray,
-    var_unread: np.ndarray,
-    total_hazard: np.ndarray,
-    weight: float,
-    span: float,
-) -> np.ndarray:
-    """Effective exposure of a check whose unread count ``u`` is gamma (mean, variance).
-
-    The rule acts with probability ``1 - exp(-H x(u))``, ``x(u) = weight * u / (1 + u / span)``
-    (relevance-weighted, skimmed by limited attention; :func:`.decision.exposure`). Returns the
-    ``n`` with ``1 - exp(-H n) = E[1 - exp(-H x(u))]``: :func:`unread_closure` when attention is
-    unlimited, else a generalised Gauss-Laguerre quadrature over the gamma law.
-    """
-    m = np.asarray(mean_unread, dtype=np.float64)
-    v = np.asarray(var_unread, dtype=np.float64)
-    h = np.asarray(total_hazard, dtype=np.float64)
-    if not math.isfinite(span):
-        return weight * unread_closure(m, v, h * weight)
-    out = np.empty_like(m)
-    for i, (mi, vi, hi) in enumerate(zip(m.ravel(), v.ravel(), h.ravel(), strict=True)):
-        if mi <= 0.0:
-            out.flat[i] = 0.0
-            continue
-        if vi <= 1e-12 * mi * mi or hi <= 0.0:
-            out.flat[i] = weight * mi / (1.0 + mi / span)  # no spread (or no hazard)
-            continue
-        shape, scale = mi * mi / vi, vi / mi
-        if shape > 100.0:  # nearly normal (sd under a tenth of the mean): Gauss-Hermite
-            z, w = _HERMITE
-            u = np.maximum(mi + math.sqrt(vi) * z, 0.0)
-        else:
-            x, w = roots_genlaguerre(_NODES, shape - 1.0)
-            u, w = scale * x, w * math.exp(-gammaln(shape))
-        expected = float(np.sum(w * np.exp(-hi * weight * u / (1.0 + u / span))))
-        out.flat[i] = -math.log(max(expected, 1e-300)) / hi
-    return out
 
 
 def _activity_breaks(params: StormParams, end: float) -> list[float]:

@@ -10,8 +10,9 @@ import pytest
 from scipy import stats
 
 from replyall_storm.model.checking import mean_check_rate
+from replyall_storm.model.closures import exposure_closure, unread_closure
 from replyall_storm.model.errors import ParameterError
-from replyall_storm.model.ode import exposure_closure, ode_summary, solve_ode, unread_closure
+from replyall_storm.model.ode import ode_summary, solve_ode
 from replyall_storm.model.parameters import StormParams
 
 # The ODE's assumptions (identical memoryless users, no peers, one constant activity, a
