@@ -231,6 +231,7 @@ def test_quick_calibration_with_a_final_sample_resumes_bit_for_bit(tmp_path):
     (("n = 12", "n = 12\n[abc]\nfinal_draws = 50\nfinal_defensive = 1.0"),
      "abc.final_defensive"),
     (("n = 12", "n = 12\n[abc]\nweights = 'equal'"), "abc.weights"),
+    (("n = 12", "n = 12\n[abc]\nfinal_kernel_scale = 0.0"), "abc.final_kernel_scale"),
     (("n = 12", "n = 12\n[abc]\nbackend = 'pyabc'\nweights = 'balance'"), "abc.weights"),
 ])
 def test_bad_spec_exits_2_and_writes_nothing(tmp_path, edit, where):
@@ -277,6 +278,27 @@ def test_the_final_proposal_density_is_normalised_on_the_prior_box():
     assert untruncated.mean() < 0.9  # without the correction it would not be a density
     x, qx = importance.propose(u, w, 2000, rng)  # draws land where the density is high
     assert np.all((x >= 0) & (x <= 1)) and np.median(qx) > np.median(q)
+
+
+def test_a_narrower_final_kernel_is_a_density_and_samples_within_the_tolerance_more_often():
+    from replyall_storm.experiments.calibration import importance
+
+    rng = np.random.default_rng(5)
+    u = rng.random((30, 2)) * 0.4 + 0.3
+    w = np.full(30, 1 / 30)
+    wide = importance.Proposal.of(u, w, np.random.default_rng(1))
+    narrow = importance.Proposal.of(u, w, np.random.default_rng(1), scale=1.0)
+    np.testing.assert_allclose(narrow.cov - 1e-12 * np.eye(2), (wide.cov - 1e-12 * np.eye(2)) / 2)
+    grid = rng.random((40_000, 2))
+    assert narrow.density(grid).mean() == pytest.approx(1.0, abs=0.03)
+    prior, obs, simulate = analytic_problem()
+    two = apmc(prior, simulate, obs, n=60, generations=5, seed=3, final_draws=300)
+    prior, obs, simulate = analytic_problem()
+    one = apmc(prior, simulate, obs, n=60, generations=5, seed=3, final_draws=300,
+               final_scale=1.0)
+    pd.testing.assert_frame_equal(one["population"], two["population"])  # APMC unchanged
+    assert one["final"]["kernel_scale"] == 1.0 and two["final"]["kernel_scale"] == 2.0
+    assert one["final"]["p_acc"] > two["final"]["p_acc"]
 
 
 def test_the_final_sample_has_even_weights_and_covers_the_truth():

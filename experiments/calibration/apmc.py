@@ -111,7 +111,7 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
          alpha: float = 0.5, generations: int = 8, min_acceptance: float = 0.05,
          target_epsilon: float = 0.0, final_draws: int = 0, final_ess: float = 0.0,
          final_max_draws: int | None = None,
-         defensive: float = 0.0, seed: int = 0,
+         defensive: float = 0.0, final_scale: float = 2.0, seed: int = 0,
          log: Callable[[str], None] = lambda _m: None,
          measure: Callable[[pd.DataFrame], np.ndarray] | None = None,
          batched: bool = False) -> dict[str, Any]:
@@ -124,7 +124,8 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
 
     With ``final_draws`` > 0, the last population's proposal is sampled afresh at the last
     tolerance (:func:`.importance.final_sample`), in batches of generations after APMC's
-    until the ESS reaches ``final_ess`` or ``final_max_draws`` draws (``defensive``: the
+    until the ESS reaches ``final_ess`` or ``final_max_draws`` draws (``final_scale``: its
+    kernels' covariance over the population's weighted covariance; ``defensive``: the
     share of equal kernel weights in the proposal): the accepted draws, weighted by prior /
     proposal, are the posterior (``particles``), and APMC's own last population is
     ``population``.
@@ -219,7 +220,8 @@ def apmc(prior: Prior, simulate: Simulator, targets: tuple[Observation, ...], *,
         kept, final = importance.final_sample(
             prior.to_unit(population), population["weight"].to_numpy(), eps,
             lambda g, x: evaluate(g, prior.from_unit(x)), len(gens), seed, final_draws,
-            ess_target=final_ess, max_draws=final_max_draws, defensive=defensive, log=log)
+            ess_target=final_ess, max_draws=final_max_draws, defensive=defensive,
+            scale=final_scale, log=log)
         if len(kept):
             particles = kept
         else:

@@ -42,11 +42,15 @@ MASS_DRAWS = 4096
 """Normal draws per kernel estimating its mass inside the box (standard error <= 0.008)."""
 
 
-def kernel_covariance(u: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Twice the weighted covariance of the population (APMC's kernel), kept positive."""
+KERNEL_SCALE = 2.0
+"""APMC's kernel: twice the population's weighted covariance (Lenormand et al. 2013)."""
+
+
+def kernel_covariance(u: np.ndarray, w: np.ndarray, scale: float = KERNEL_SCALE) -> np.ndarray:
+    """``scale`` times the population's weighted covariance (APMC's kernel: 2), kept positive."""
     from .apmc import weighted_cov
 
-    return 2.0 * weighted_cov(u, w) + 1e-12 * np.eye(u.shape[1])
+    return scale * weighted_cov(u, w) + 1e-12 * np.eye(u.shape[1])
 
 
 def box_mass(centres: np.ndarray, cov: np.ndarray, rng: np.random.Generator,
@@ -110,7 +114,7 @@ class Proposal:
 
     @classmethod
     def of(cls, u: np.ndarray, w: np.ndarray, rng: np.random.Generator,
-           defensive: float = 0.0) -> Proposal:
+           defensive: float = 0.0, scale: float = KERNEL_SCALE) -> Proposal:
         """The proposal around population ``u`` of weights ``w``.
 
         ``defensive`` in [0, 1) mixes that share of equal kernel weights into ``w``, for the
@@ -118,12 +122,13 @@ class Proposal:
         every particle of the population lies within the tolerance, but APMC's weights can
         be degenerate (one particle of 50 held 80 % of the weight in an SBC calibration), and
         then the covariance shrinks to a point and the particles of small weight are so
-        rarely proposed that the few draws near them carry most of the weight.
+        rarely proposed that the few draws near them carry most of the weight. ``scale``: the
+        kernels' covariance as a multiple of the population's weighted covariance.
         """
         w = np.asarray(w, dtype=float) / np.sum(w)
         # without mixing, exactly ``w``: a stored final sample must be drawn again bit for bit
         mixed = w if defensive == 0 else (1.0 - defensive) * w + defensive / len(w)
-        cov = kernel_covariance(u, mixed)
+        cov = kernel_covariance(u, mixed, scale)
         return cls(u, mixed, cov, box_mass(u, cov, rng))
 
     def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -162,7 +167,8 @@ def next_batch(drawn: int, ess_now: float, target: float, first: int, cap: int) 
 def final_sample(u: np.ndarray, w: np.ndarray, eps: float,
                  evaluate: Callable[[int, np.ndarray], pd.DataFrame], generation: int,
                  seed: int, draws: int, ess_target: float = 0.0, max_draws: int | None = None,
-                 defensive: float = 0.0, log: Callable[[str], None] = lambda _m: None
+                 defensive: float = 0.0, scale: float = KERNEL_SCALE,
+                 log: Callable[[str], None] = lambda _m: None
                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Draw the final sample in batches until its ESS reaches ``ess_target`` (or the cap).
 
@@ -170,7 +176,8 @@ def final_sample(u: np.ndarray, w: np.ndarray, eps: float,
     points ``x`` and returns them with their ``distance``); batch 0 has ``draws`` draws and
     seeds the proposal's box masses, every later batch is sized by :func:`next_batch` and
     drawn from the same proposal with its own generator, so the weights of all batches are
-    one importance sample. ``max_draws`` defaults to ``draws`` (one batch).
+    one importance sample. ``max_draws`` defaults to ``draws`` (one batch); ``scale`` sets
+    the kernels' covariance (:func:`kernel_covariance`).
 
     Returns the accepted draws (weight prior / proposal, normalised; empty if none) and a
     summary: first ``generation``, ``batches``, ``draws``, ``accepted``, ``p_acc``,
@@ -178,7 +185,7 @@ def final_sample(u: np.ndarray, w: np.ndarray, eps: float,
     """
     cap = max(draws, max_draws or draws)
     rng = seeds.abc_rng(seed, generation)
-    proposal = Proposal.of(u, w, rng, defensive)
+    proposal = Proposal.of(u, w, rng, defensive, scale)
     frames: list[pd.DataFrame] = []
     size, total, ess_now = draws, 0, 0.0
     while size > 0:
@@ -200,6 +207,7 @@ def final_sample(u: np.ndarray, w: np.ndarray, eps: float,
     summary = {"generation": generation, "batches": len(frames), "draws": total,
                "accepted": len(kept), "p_acc": len(kept) / total, "epsilon": eps,
                "ess": ess_now, "ess_target": ess_target, "defensive": defensive,
+               "kernel_scale": scale,
                "met": bool(ess_now >= ess_target)}
     return kept, summary
 

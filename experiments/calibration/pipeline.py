@@ -62,7 +62,8 @@ def run_calibration(cal: CalibrationSpec, out_dir: Path, *, workers: int | None 
         res = apmc(prior, sim, cal.targets, n=n, alpha=abc.alpha, generations=abc.generations,
                    min_acceptance=abc.min_acceptance, final_draws=abc.final_draws,
                    final_ess=abc.final_ess, final_max_draws=abc.final_max_draws or None,
-                   defensive=abc.final_defensive, batched=abc.weights == "balance",
+                   defensive=abc.final_defensive, final_scale=abc.final_kernel_scale,
+                   batched=abc.weights == "balance",
                    seed=spec.root_seed, log=log)
     particles = res["particles"]
     post, corr = posterior_summary(particles, prior)

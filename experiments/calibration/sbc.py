@@ -145,7 +145,8 @@ def run_sbc(cal: CalibrationSpec, out_dir: Path, *, truths: int = 20, users: int
                    targets, n=particles, alpha=cal.abc.alpha, generations=cap,
                    min_acceptance=cal.abc.min_acceptance, final_draws=final_draws,
                    final_ess=final_ess, final_max_draws=final_max,
-                   defensive=cal.abc.final_defensive, batched=cal.abc.weights == "balance",
+                   defensive=cal.abc.final_defensive, final_scale=cal.abc.final_kernel_scale,
+                   batched=cal.abc.weights == "balance",
                    seed=sub.root_seed)
         post, _ = posterior_summary(res["particles"], prior, LEVEL)
         w = res["particles"]["weight"].to_numpy()

@@ -15,6 +15,7 @@
     final_ess = 0          # > 0: more batches of draws until the sample's ESS reaches this
     final_max_draws = 0    # the cap on the final sample's draws (0: final_draws)
     final_defensive = 0.0  # share of equal kernel weights in the final proposal, in [0, 1)
+    final_kernel_scale = 2.0  # the final proposal's kernel covariance / the population's
     weights = "own"        # APMC's weights: "own" (each particle's prior / its proposal) or
                            # "balance" (prior / every generation's proposals; batched draws)
 
@@ -55,6 +56,7 @@ class ABCSettings(BaseModel):
     final_ess: float = Field(0.0, ge=0.0)  # batches of draws until this ESS (0: one batch)
     final_max_draws: int = Field(0, ge=0)  # cap on the final sample's draws (0: final_draws)
     final_defensive: float = Field(0.0, ge=0.0, lt=1.0)  # equal kernel weights' share
+    final_kernel_scale: float = Field(2.0, gt=0.0, le=10.0)  # kernel cov / population's cov
     weights: str = Field("own", pattern="^(own|balance)$")  # APMC's weights (.proposal)
 
 
